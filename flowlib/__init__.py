@@ -1,0 +1,81 @@
+"""flowlib: parameterized tasks that persist their outputs, run only what changed, and show why.
+
+Example:
+    >>> import flowlib
+    >>> flowlib.Task.__mro__[1].__module__
+    'luigi.task'
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from flowlib.dependencies import inherits, requires
+from flowlib.errors import (
+    CorruptOutputError,
+    DependencyCycleError,
+    FlowlibError,
+    LockTimeoutError,
+    ParameterError,
+    PersistKeyError,
+    StorageError,
+    TargetFormatError,
+    TaskDefinitionError,
+    TaskFailedError,
+    TaskIncompleteError,
+)
+from flowlib.graph import Plan, Status, build_plan
+from flowlib.invalidate import invalidate_downstream, invalidate_upstream
+from flowlib.params import *  # noqa: F403 - luigi's parameter types
+from flowlib.params import __all__ as _param_names
+from flowlib.preview import Preview, preview
+from flowlib.result import Outcome, RunResult, TaskOutcome
+from flowlib.runner import run
+from flowlib.settings import Settings, set_dir, settings
+from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskPickle
+from flowlib.workflow import Workflow, WorkflowMulti
+
+__all__ = [
+    "__version__",
+    # tasks
+    "Task",
+    "TaskParquet",
+    "TaskCSV",
+    "TaskJSON",
+    "TaskPickle",
+    "TaskMemory",
+    "requires",
+    "inherits",
+    # running
+    "run",
+    "preview",
+    "build_plan",
+    "invalidate_upstream",
+    "invalidate_downstream",
+    "Workflow",
+    "WorkflowMulti",
+    # results
+    "RunResult",
+    "TaskOutcome",
+    "Outcome",
+    "Preview",
+    "Plan",
+    "Status",
+    # settings
+    "settings",
+    "Settings",
+    "set_dir",
+    # errors
+    "FlowlibError",
+    "TaskDefinitionError",
+    "ParameterError",
+    "PersistKeyError",
+    "TargetFormatError",
+    "TaskIncompleteError",
+    "DependencyCycleError",
+    "TaskFailedError",
+    "CorruptOutputError",
+    "StorageError",
+    "LockTimeoutError",
+    *_param_names,
+]

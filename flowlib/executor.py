@@ -1,0 +1,117 @@
+"""Running one task: the lock, the skip checks, the call to ``run()``, the captured error.
+
+The same function runs in the main process, in a thread, or in a worker process
+(the task travels there pickled with cloudpickle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+import luigi
+
+from flowlib.locks import LOCK_SUFFIX, pid_alive, task_lock
+from flowlib.settings import Settings, settings
+from flowlib.storage import TEMP_SUFFIX
+from flowlib.task import Task
+
+__all__ = ["Attempt", "execute", "execute_pickled", "sweep_temp_files", "runs_in_main_process"]
+
+
+@dataclass
+class Attempt:
+    """What one execution did: ``ran``, ``skipped`` (another process completed it) or failed."""
+
+    ran: bool = False
+    skipped: bool = False
+    error: str = ""
+    exception: BaseException | None = None
+    duration: float = 0.0
+
+
+def runs_in_main_process(task: luigi.Task) -> bool:
+    """Tasks that save or load memory targets must run where those objects live."""
+    if isinstance(task, Task) and not task.target_class.is_file:
+        return True
+    return any(isinstance(dep, Task) and not dep.target_class.is_file for dep in luigi.task.flatten(task.requires()))
+
+
+@contextlib.contextmanager
+def _lock_for(task: luigi.Task) -> Iterator[bool]:
+    if not isinstance(task, Task) or not task.target_class.is_file or not task.storage().is_local:
+        yield False
+        return
+    storage = task.storage()
+    path = f"{storage.family_dir(task.get_task_family())}/{task.task_id}{LOCK_SUFFIX}"
+    with task_lock(path, timeout=settings.lock_timeout, poll=settings.lock_poll_interval) as waited:
+        yield waited
+
+
+def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
+    """Run ``task`` under its lock. ``still_needed()`` is asked again after waiting for another process."""
+    started = time.perf_counter()
+    attempt = Attempt()
+    try:
+        with _lock_for(task) as waited:
+            if waited and still_needed is not None and not still_needed():
+                attempt.skipped = True
+            else:
+                task.run()
+                attempt.ran = True
+    except BaseException as exc:  # noqa: BLE001 - reported, re-raised by the runner
+        attempt.error = traceback.format_exc()
+        attempt.exception = exc
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+    attempt.duration = time.perf_counter() - started
+    return attempt
+
+
+def _still_needed_in_child(task: luigi.Task) -> bool:
+    from flowlib.graph import build_plan
+
+    return not build_plan([task]).roots[0].complete
+
+
+def execute_pickled(payload: bytes) -> tuple[bool, bool, str, bytes, float]:
+    """Worker-process entry: unpickle (settings, task), execute, return a picklable summary."""
+    snapshot, task = cloudpickle.loads(payload)
+    if isinstance(snapshot, Settings):
+        settings.__dict__.update(snapshot.__dict__)
+    attempt = execute(task, lambda: _still_needed_in_child(task))
+    try:
+        exc_bytes = cloudpickle.dumps(attempt.exception) if attempt.exception is not None else b""
+    except Exception:  # noqa: BLE001 - an unpicklable exception is reported by its text
+        exc_bytes = b""
+    return attempt.ran, attempt.skipped, attempt.error, exc_bytes, attempt.duration
+
+
+def sweep_temp_files(directories: set[str]) -> int:
+    """Remove temporary files left by dead processes (``.<name>.<pid>.<rand>.tmp``); returns how many."""
+    removed = 0
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+                continue
+            parts = name.rsplit(".", 3)
+            pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+            if pid is not None and pid != os.getpid() and pid_alive(pid):
+                continue
+            if pid == os.getpid():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(directory, name))
+                removed += 1
+    return removed
+

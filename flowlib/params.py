@@ -1,0 +1,83 @@
+"""luigi's parameter types, importable from flowlib.
+
+Example:
+    >>> import flowlib, luigi
+    >>> flowlib.FloatParameter is luigi.FloatParameter
+    True
+"""
+
+from __future__ import annotations
+
+from luigi import (
+    BoolParameter,
+    ChoiceListParameter,
+    ChoiceParameter,
+    DateHourParameter,
+    DateIntervalParameter,
+    DateMinuteParameter,
+    DateParameter,
+    DateSecondParameter,
+    DictParameter,
+    EnumListParameter,
+    EnumParameter,
+    FloatParameter,
+    IntParameter,
+    ListParameter,
+    MonthParameter,
+    NumericalParameter,
+    OptionalBoolParameter,
+    OptionalChoiceParameter,
+    OptionalDictParameter,
+    OptionalFloatParameter,
+    OptionalIntParameter,
+    OptionalListParameter,
+    OptionalNumericalParameter,
+    OptionalParameter,
+    OptionalPathParameter,
+    OptionalStrParameter,
+    OptionalTupleParameter,
+    Parameter,
+    PathParameter,
+    StrParameter,
+    TaskParameter,
+    TimeDeltaParameter,
+    TupleParameter,
+    YearParameter,
+)
+
+__all__ = [
+    "BoolParameter",
+    "ChoiceListParameter",
+    "ChoiceParameter",
+    "DateHourParameter",
+    "DateIntervalParameter",
+    "DateMinuteParameter",
+    "DateParameter",
+    "DateSecondParameter",
+    "DictParameter",
+    "EnumListParameter",
+    "EnumParameter",
+    "FloatParameter",
+    "IntParameter",
+    "ListParameter",
+    "MonthParameter",
+    "NumericalParameter",
+    "OptionalBoolParameter",
+    "OptionalChoiceParameter",
+    "OptionalDictParameter",
+    "OptionalFloatParameter",
+    "OptionalIntParameter",
+    "OptionalListParameter",
+    "OptionalNumericalParameter",
+    "OptionalParameter",
+    "OptionalPathParameter",
+    "OptionalStrParameter",
+    "OptionalTupleParameter",
+    "Parameter",
+    "PathParameter",
+    "StrParameter",
+    "TaskParameter",
+    "TimeDeltaParameter",
+    "TupleParameter",
+    "YearParameter",
+]

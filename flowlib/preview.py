@@ -1,0 +1,151 @@
+"""Render a plan as a tree: each task once, with its significant parameters and status.
+
+A subtree required by several tasks is drawn at its first place and referred to
+by a one-line ``[n] ... (see above)`` afterwards, so a diamond-shaped DAG prints
+in lines proportional to its tasks, not to its paths.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import luigi
+
+from flowlib.graph import Node, Plan, Status, build_plan
+
+__all__ = ["Preview", "preview", "render", "ask"]
+
+_MAX_INDENT = 24
+_COLOURS = {Status.COMPLETE: "#1a7f37", Status.PENDING: "#9a6700", Status.STALE: "#cf222e"}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``flowlib.preview`` returns: ``str()`` is the tree; notebooks render it as HTML."""
+
+    text: str
+    plan: Plan
+    lines: tuple[tuple[int, str, Node | None, str], ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def counts(self) -> dict[str, int]:
+        return self.plan.counts()
+
+    def status(self, task: luigi.Task) -> Status:
+        """The status of one task of the previewed flow."""
+        return self.plan.node(task).status
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for _depth, prefix, node, rest in self.lines:
+            if node is None:
+                rows.append(html.escape(prefix + rest))
+                continue
+            colour = _COLOURS[node.status]
+            rows.append(
+                html.escape(prefix)
+                + html.escape(rest).replace(
+                    html.escape(node.status.value),
+                    f'<b style="color:{colour}">{node.status.value}</b>',
+                    1,
+                )
+            )
+        return '<pre style="line-height:1.3">' + "\n".join(rows) + "</pre>"
+
+
+def _shared(plan: Plan) -> dict[str, int]:
+    """Nodes drawn more than once (several parents, or a root also required): numbered refs."""
+    seen: dict[str, int] = {}
+    for node in plan.roots:
+        seen[node.task_id] = seen.get(node.task_id, 0) + 1
+    for node in plan.nodes:
+        for dep in node.deps:
+            seen[dep.task_id] = seen.get(dep.task_id, 0) + 1
+    numbers: dict[str, int] = {}
+    for node in plan.nodes:
+        if seen.get(node.task_id, 0) > 1:
+            numbers[node.task_id] = 0
+    return numbers
+
+
+def render(plan: Plan) -> Preview:
+    """The tree of ``plan`` as text, without printing it."""
+    shared = _shared(plan)
+    counter = 0
+    drawn: set[str] = set()
+    lines: list[tuple[int, str, Node | None, str]] = []
+    # Stack of (node, depth, prefix for this line, prefix for its children).
+    stack: list[tuple[Node, int, str, str]] = []
+    for root in reversed(plan.roots):
+        stack.append((root, 0, "", ""))
+    while stack:
+        node, depth, prefix, child_prefix = stack.pop()
+        label = str(node.task)
+        if node.task_id in shared:
+            if node.task_id in drawn:
+                lines.append((depth, prefix, None, f"[{shared[node.task_id]}] {label}  (see above)"))
+                continue
+            counter += 1
+            shared[node.task_id] = counter
+            label = f"[{counter}] {label}"
+        drawn.add(node.task_id)
+        reason = f"  ({node.reason})" if node.reason and node.status is not Status.COMPLETE else ""
+        deep = f"(depth {depth}) " if depth > _MAX_INDENT else ""
+        lines.append((depth, prefix, node, f"{deep}{label}  {node.status.value}{reason}"))
+        deps = node.deps
+        for i in range(len(deps) - 1, -1, -1):
+            if depth >= _MAX_INDENT:  # very deep chains: stop indenting, the label says the depth
+                stack.append((deps[i], depth + 1, prefix, child_prefix))
+                continue
+            last = i == len(deps) - 1
+            stack.append((deps[i], depth + 1, child_prefix + ("└─ " if last else "├─ "), child_prefix + ("   " if last else "│  ")))
+    counts = plan.counts()
+    footer = f"{len(plan.nodes)} tasks: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    text = "\n".join(prefix + rest for _d, prefix, _n, rest in lines) + "\n" + footer
+    lines.append((0, "", None, footer))
+    return Preview(text, plan, tuple(lines))
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    get = getattr(shell, "get_ipython", None)
+    return bool(get is not None and get() is not None and "IPKernelApp" in get().config)
+
+
+def preview(
+    tasks: luigi.Task | Iterable[luigi.Task],
+    *,
+    rerun_stale: bool | None = None,
+    show: bool | None = None,
+) -> Preview:
+    """Print the dependency tree with each task's status, and return it.
+
+    In a notebook nothing is printed: the returned object renders itself as HTML.
+
+    Example:
+        >>> flowlib.preview(Train(scale=2.0))  # doctest: +SKIP
+        └─ Train(scale=2.0)  PENDING  (no output)
+    """
+    result = render(build_plan(tasks, rerun_stale=rerun_stale))
+    if show if show is not None else not _in_notebook():
+        print(result.text)
+    return result
+
+
+def ask(prompt: str) -> bool:
+    """Ask a yes/no question on stdin (used by ``confirm=True``); no answer means no."""
+    try:
+        answer = input(prompt)
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}

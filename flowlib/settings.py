@@ -1,0 +1,82 @@
+"""One settings object: where outputs live, how runs behave.
+
+Each value resolves in this order: what was set in code (``flowlib.set_dir``,
+``flowlib.settings.x = ...``), then an environment variable, then the ``[flowlib]``
+section of luigi's config file, then the default.
+
+Example:
+    >>> import flowlib
+    >>> flowlib.set_dir("/tmp/flowlib-doc")
+    >>> flowlib.settings.dir
+    '/tmp/flowlib-doc'
+    >>> flowlib.set_dir(None)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import luigi.configuration
+
+__all__ = ["Settings", "settings", "set_dir"]
+
+_UNSET: Any = None
+
+
+def _config_value(option: str) -> str | None:
+    value = luigi.configuration.get_config().get("flowlib", option, None)
+    return None if value in (None, "") else str(value)
+
+
+def _as_bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """flowlib's settings. Leave a field as ``None`` to use env / luigi config / default."""
+
+    dir_override: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    scheduler_override: str | None = None
+    rerun_stale_override: bool | None = None
+    parquet_compression: str = "zstd"
+    lock_timeout: float = 24 * 3600.0
+    lock_poll_interval: float = 0.05
+
+    @property
+    def dir(self) -> str:
+        """The root under which outputs live (a local path or an fsspec URL)."""
+        if self.dir_override is not None:
+            return self.dir_override
+        return os.environ.get("FLOWLIB_DIR") or _config_value("dir") or "data"
+
+    @property
+    def scheduler(self) -> str | None:
+        """URL of a luigid central scheduler, or ``None`` for flowlib's local executor."""
+        if self.scheduler_override is not None:
+            return self.scheduler_override or None
+        return os.environ.get("FLOWLIB_SCHEDULER") or _config_value("scheduler")
+
+    @property
+    def rerun_stale(self) -> bool:
+        """Whether runs rerun STALE tasks (code or upstream data changed)."""
+        if self.rerun_stale_override is not None:
+            return self.rerun_stale_override
+        text = os.environ.get("FLOWLIB_RERUN_STALE") or _config_value("rerun_stale")
+        return True if text is None else _as_bool(text)
+
+
+settings = Settings()
+
+
+def set_dir(path: str | os.PathLike[str] | None, *, storage_options: dict[str, Any] | None = None) -> None:
+    """Set the root directory (or fsspec URL) for outputs; ``None`` restores the default.
+
+    Example:
+        >>> set_dir("s3://bucket/flows", storage_options={"anon": False})  # doctest: +SKIP
+    """
+    settings.dir_override = None if path is None else os.fspath(path)
+    settings.storage_options = dict(storage_options or {})

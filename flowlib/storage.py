@@ -1,0 +1,223 @@
+"""Where outputs live: the root, the path scheme, and the filesystem behind it.
+
+Local roots use the operating system directly (the fast path); any other URL
+(``s3://``, ``gs://``, ``memory://``...) goes through fsspec. Every write goes
+through :meth:`Storage.atomic_write`: readers never see a partial file.
+
+Example:
+    >>> storage = get_storage("/tmp/flowlib-doc")
+    >>> storage.output_path("Train", "Train_abc", "data", ".pkl")
+    '/tmp/flowlib-doc/Train/Train_abc-data.pkl'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+
+from flowlib.errors import StorageError
+
+__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "TEMP_SUFFIX"]
+
+TEMP_SUFFIX = ".tmp"
+# Object stores publish an upload whole: a reader sees the old object or the new one.
+_ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
+
+
+def temp_name(path: str) -> str:
+    """A temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp``."""
+    head, _, tail = path.rpartition("/")
+    return f"{head}/.{tail}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+
+
+class Storage:
+    """A root directory plus the file operations targets and records need."""
+
+    root: str
+    url: str
+    is_local: bool = True
+
+    def output_path(self, family: str, task_id: str, key: str, suffix: str) -> str:
+        """``<root>/<family>/<task_id>-<key><suffix>``."""
+        return f"{self.root}/{family}/{task_id}-{key}{suffix}"
+
+    def family_dir(self, family: str) -> str:
+        return f"{self.root}/{family}"
+
+    # The operations below are implemented by each backend.
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, path: str) -> int:
+        raise NotImplementedError
+
+    def remove(self, path: str) -> None:
+        raise NotImplementedError
+
+    def read_bytes(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def atomic_write(self, path: str) -> contextlib.AbstractContextManager[str]:
+        """Yield a local temporary path; publish it at ``path`` only if the block succeeds."""
+        raise NotImplementedError
+
+    def reading(self, path: str) -> contextlib.AbstractContextManager[str | IO[bytes]]:
+        """Yield something readers accept: a local path, or an open binary file."""
+        raise NotImplementedError
+
+    def list_files(self, directory: str) -> list[str]:
+        """Every file below ``directory`` (recursively); empty when it does not exist."""
+        raise NotImplementedError
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` at ``path`` atomically."""
+        with self.atomic_write(path) as tmp, open(tmp, "wb") as handle:
+            handle.write(data)
+
+
+class LocalStorage(Storage):
+    """A root on the local filesystem; temporary file in the same directory, then ``os.replace``."""
+
+    def __init__(self, root: str, *, fsync: bool = False) -> None:
+        self.root = os.path.abspath(root).replace(os.sep, "/")
+        self.url = self.root
+        self.fsync = fsync
+        self._made: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _makedirs(self, directory: str) -> None:
+        if directory in self._made:
+            return
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the output directory {directory!r} ({exc.strerror}); "
+                "choose a writable root with flowlib.set_dir(...) or FLOWLIB_DIR"
+            ) from exc
+        with self._lock:
+            self._made.add(directory)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    @contextlib.contextmanager
+    def atomic_write(self, path: str) -> Iterator[str]:
+        self._makedirs(os.path.dirname(path))
+        tmp = temp_name(path)
+        try:
+            yield tmp
+            if self.fsync:
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EFBIG):
+                raise StorageError(f"could not write {path!r}: {exc.strerror or exc}; "
+                                   "free space or choose a writable root; earlier outputs are intact") from exc
+            raise
+
+    @contextlib.contextmanager
+    def reading(self, path: str) -> Iterator[str]:
+        yield path
+
+    def list_files(self, directory: str) -> list[str]:
+        found: list[str] = []
+        for folder, _dirs, files in os.walk(directory):
+            base = folder.replace(os.sep, "/")
+            found.extend(f"{base}/{name}" for name in files)
+        return found
+
+
+class FsspecStorage(Storage):
+    """A root behind any fsspec filesystem (S3, GCS, memory...)."""
+
+    is_local = False
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        import fsspec  # optional at import time: only remote roots need it
+
+        options = dict(storage_options or {})
+        self.fs, root = fsspec.core.url_to_fs(url, **options)
+        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.root = root.rstrip("/")
+        self.url = url
+        self.atomic_put = self.protocol in _ATOMIC_PUT_PROTOCOLS
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(path))
+
+    def size(self, path: str) -> int:
+        return int(self.fs.size(path))
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self.fs.cat_file(path))
+
+    @contextlib.contextmanager
+    def atomic_write(self, path: str) -> Iterator[str]:
+        fd, tmp = tempfile.mkstemp(prefix=".flowlib-", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        try:
+            yield tmp
+            if self.atomic_put:
+                self.fs.put_file(tmp, path)
+            else:  # upload beside, then move into place
+                staging = temp_name(path)
+                self.fs.put_file(tmp, staging)
+                self.fs.mv(staging, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
+    @contextlib.contextmanager
+    def reading(self, path: str) -> Iterator[IO[bytes]]:
+        with self.fs.open(path, "rb") as handle:
+            yield handle
+
+    def list_files(self, directory: str) -> list[str]:
+        if not self.fs.exists(directory):
+            return []
+        return [str(p) for p in self.fs.find(directory)]
+
+
+_cache: dict[tuple[str, str], Storage] = {}
+_cache_lock = threading.Lock()
+
+
+def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Storage:
+    """The storage for ``root`` (a path or URL), shared by every task that uses it."""
+    key = (root, repr(sorted((storage_options or {}).items())))
+    storage = _cache.get(key)
+    if storage is None:
+        if root.startswith("file://"):
+            storage = LocalStorage(root[len("file://"):])
+        elif "://" in root:
+            storage = FsspecStorage(root, storage_options)
+        else:
+            storage = LocalStorage(root)
+        with _cache_lock:
+            _cache[key] = storage
+    return storage

@@ -1,0 +1,140 @@
+"""The Target interface: ``path``, ``exists()``, ``save(obj)``, ``load()``, ``remove()``.
+
+A format is one :class:`FileTarget` subclass with ``_write`` and ``_read``;
+``FileTarget.save`` owns the temporary file, the rename and the fingerprint.
+Targets know nothing of tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any, ClassVar
+
+import luigi
+
+from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
+from flowlib.hashing import hash_file
+from flowlib.storage import Storage
+
+__all__ = ["OutputInfo", "Target", "FileTarget", "register_target", "get_target_class", "TARGETS"]
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """What a save wrote: where, its fingerprint and size, and for tables rows and schema."""
+
+    path: str
+    fingerprint: str
+    bytes: int = 0
+    rows: int | None = None
+    schema: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "fingerprint": self.fingerprint, "bytes": self.bytes}
+        if self.rows is not None:
+            data["rows"] = self.rows
+            data["schema"] = self.schema
+        return data
+
+
+def describe(obj: Any) -> tuple[int | None, dict[str, str] | None]:
+    """Row count and column dtypes of a DataFrame; ``(None, None)`` for other objects."""
+    columns = getattr(obj, "columns", None)
+    dtypes = getattr(obj, "dtypes", None)
+    if columns is None or dtypes is None:
+        return None, None
+    return len(obj), {str(c): str(t) for c, t in zip(columns, dtypes, strict=False)}
+
+
+class Target(luigi.Target):  # type: ignore[misc]
+    """One persisted output. Subclasses: one format each."""
+
+    name: ClassVar[str] = ""
+    suffix: ClassVar[str] = ""
+    #: ``True`` when the output lives in files (so other processes can see it).
+    is_file: ClassVar[bool] = True
+
+    def __init__(self, path: str, storage: Storage) -> None:
+        self.path = path
+        self.storage = storage
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def save(self, obj: Any) -> OutputInfo:
+        raise NotImplementedError
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        raise NotImplementedError
+
+
+class FileTarget(Target):
+    """A target stored as one file, written atomically (temporary file, then rename)."""
+
+    def check(self, obj: Any) -> None:
+        """Raise :class:`TargetFormatError` when this format cannot hold ``obj``."""
+
+    def _write(self, obj: Any, path: str) -> None:
+        raise NotImplementedError
+
+    def _read(self, source: str | IO[bytes]) -> Any:
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        return self.storage.exists(self.path)
+
+    def save(self, obj: Any) -> OutputInfo:
+        self.check(obj)
+        with self.storage.atomic_write(self.path) as tmp:
+            try:
+                self._write(obj, tmp)
+            except FlowlibError:
+                raise
+            except OSError as exc:
+                raise StorageError(f"could not write {self.path!r}: {exc}; earlier outputs are intact") from exc
+            fingerprint = hash_file(tmp)
+            size = os.path.getsize(tmp)
+        rows, schema = describe(obj)
+        return OutputInfo(self.path, fingerprint, size, rows, schema)
+
+    def load(self) -> Any:
+        try:
+            with self.storage.reading(self.path) as source:
+                return self._read(source)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise CorruptOutputError(
+                f"cannot read {self.name} output {self.path!r}: {type(exc).__name__}: {exc}. "
+                "The file is damaged; invalidate the task and run it again"
+            ) from exc
+
+    def remove(self) -> None:
+        self.storage.remove(self.path)
+
+
+TARGETS: dict[str, type[Target]] = {}
+
+
+def register_target(cls: type[Target]) -> type[Target]:
+    """Class decorator: make a Target findable by its ``name`` (e.g. ``"parquet"``)."""
+    if not cls.name or not cls.suffix.startswith("."):
+        raise ValueError(f"{cls.__name__} needs a name and a suffix starting with '.'")
+    TARGETS[cls.name] = cls
+    return cls
+
+
+def get_target_class(name: str) -> type[Target]:
+    """The Target class registered under ``name``."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise FlowlibError(f"unknown target format {name!r}; known formats: {sorted(TARGETS)}") from None

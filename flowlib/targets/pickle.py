@@ -1,0 +1,37 @@
+"""Any Python object, pickled with cloudpickle (lambdas and local classes included).
+
+Loading a pickle runs code: load pickles only from roots you trust.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import IO, Any
+
+import cloudpickle
+
+from flowlib.errors import TargetFormatError
+from flowlib.targets.base import FileTarget, register_target
+
+__all__ = ["PickleTarget"]
+
+
+@register_target
+class PickleTarget(FileTarget):
+    """Any object, as a cloudpickle file (protocol 5)."""
+
+    name = "pickle"
+    suffix = ".pkl"
+
+    def _write(self, obj: Any, path: str) -> None:
+        with open(path, "wb") as handle:
+            try:
+                cloudpickle.dump(obj, handle, protocol=5)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise TargetFormatError(f"cannot pickle {type(obj).__name__}: {exc}") from exc
+
+    def _read(self, source: str | IO[bytes]) -> Any:
+        if isinstance(source, str):
+            with open(source, "rb") as handle:
+                return pickle.load(handle)
+        return pickle.load(source)
