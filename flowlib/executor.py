@@ -114,4 +114,3 @@ def sweep_temp_files(directories: set[str]) -> int:
                 os.remove(os.path.join(directory, name))
                 removed += 1
     return removed
-

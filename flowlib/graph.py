@@ -143,7 +143,9 @@ def output_fingerprints(record: dict[str, Any] | None) -> dict[str, str]:
     return {k: v.get("fingerprint", "") for k, v in outputs.items()}
 
 
-def _walk(roots: Sequence[luigi.Task], known_complete: set[str] | None) -> tuple[list[Node], list[Node], dict[str, Node]]:
+def _walk(
+    roots: Sequence[luigi.Task], known_complete: set[str] | None
+) -> tuple[list[Node], list[Node], dict[str, Node]]:
     """Depth-first, iterative: nodes in post-order (dependencies first); detects cycles."""
     by_id: dict[str, Node] = {}
     order: list[Node] = []
@@ -169,7 +171,7 @@ def _walk(roots: Sequence[luigi.Task], known_complete: set[str] | None) -> tuple
                 continue
             dep_id = dep.task_id
             if dep_id in on_path:
-                cycle = [n.task for n in path[on_path[dep_id]:]] + [dep]
+                cycle = [n.task for n in path[on_path[dep_id] :]] + [dep]
                 raise DependencyCycleError(
                     "dependency cycle: " + " -> ".join(map(str, cycle)) + "; a task cannot require itself, "
                     "directly or through other tasks: change requires() or a parameter so the chain ends"
@@ -277,7 +279,11 @@ def build_plan(
         if forced_all_upstream or node.task_id in forced_ids or upstream_forced:
             node.forced, node.cutoff = True, False
             if node.status is Status.COMPLETE:
-                why = "forced" if not upstream_forced or node.task_id in forced_ids else f"upstream {upstream_forced[0].family} forced"
+                why = (
+                    "forced"
+                    if not upstream_forced or node.task_id in forced_ids
+                    else f"upstream {upstream_forced[0].family} forced"
+                )
                 node.status, node.reason = Status.STALE, why
     return Plan(root_nodes, order, by_id, stale_mode)
 

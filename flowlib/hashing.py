@@ -72,5 +72,7 @@ def _(value: Any) -> str:
 @hash_value.register(pd.Series)
 def _(value: Any) -> str:
     rows = pd.util.hash_pandas_object(value, index=True).to_numpy()
-    header = repr((list(getattr(value, "columns", [value.name])), [str(t) for t in getattr(value, "dtypes", [value.dtype])]))
+    header = repr(
+        (list(getattr(value, "columns", [value.name])), [str(t) for t in getattr(value, "dtypes", [value.dtype])])
+    )
     return hash_bytes(header.encode("utf-8") + rows.tobytes())

@@ -29,8 +29,9 @@ def invalidate_tasks(tasks: Sequence[luigi.Task], *, confirm: bool = False) -> b
         if not ask(f"Remove the outputs of {len(tasks)} task(s)?\n{names}\n[y/N] "):
             return False
     for task in tasks:
-        task._discard_outputs()
-        logger.info("invalidated %s", task)
+        if isinstance(task, Task):
+            task._discard_outputs()
+            logger.info("invalidated %s", task)
     return True
 
 

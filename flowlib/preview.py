@@ -106,7 +106,14 @@ def render(plan: Plan) -> Preview:
                 stack.append((deps[i], depth + 1, prefix, child_prefix))
                 continue
             last = i == len(deps) - 1
-            stack.append((deps[i], depth + 1, child_prefix + ("└─ " if last else "├─ "), child_prefix + ("   " if last else "│  ")))
+            stack.append(
+                (
+                    deps[i],
+                    depth + 1,
+                    child_prefix + ("└─ " if last else "├─ "),
+                    child_prefix + ("   " if last else "│  "),
+                )
+            )
     counts = plan.counts()
     footer = f"{len(plan.nodes)} tasks: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     text = "\n".join(prefix + rest for _d, prefix, _n, rest in lines) + "\n" + footer

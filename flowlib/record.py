@@ -84,7 +84,9 @@ def write_record(task: Any, record: dict[str, Any]) -> None:
     try:
         data = json.dumps(record, indent=1, default=str).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise FlowlibError(f"{task}: metadata cannot be stored as JSON ({exc}); save_metadata takes plain values") from exc
+        raise FlowlibError(
+            f"{task}: metadata cannot be stored as JSON ({exc}); save_metadata takes plain values"
+        ) from exc
     task.storage().write_bytes(path, data)
 
 

@@ -99,4 +99,7 @@ class RunResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"RunResult(success={self.success}, ran={len(self.ran)}, complete={len(self.complete)}, failed={len(self.failed)})"
+        return (
+            f"RunResult(success={self.success}, ran={len(self.ran)}, "
+            f"complete={len(self.complete)}, failed={len(self.failed)})"
+        )

@@ -90,7 +90,10 @@ def run(
 
 
 def _all_outcomes(plan: Plan, outcomes: dict[str, TaskOutcome]) -> tuple[TaskOutcome, ...]:
-    return tuple(outcomes.get(n.task_id) or TaskOutcome(n.task, Outcome.COMPLETE if n.complete else Outcome.NOT_RUN) for n in plan.nodes)
+    return tuple(
+        outcomes.get(n.task_id) or TaskOutcome(n.task, Outcome.COMPLETE if n.complete else Outcome.NOT_RUN)
+        for n in plan.nodes
+    )
 
 
 def _failure_error(failure: TaskOutcome, result: RunResult) -> TaskFailedError:
@@ -141,7 +144,9 @@ class _LocalRun:
             logger.error("%s failed:\n%s", node.task, attempt.error)
         elif attempt.skipped:
             node.status = Status.COMPLETE
-            outcome = TaskOutcome(node.task, Outcome.COMPLETE, "completed by another process", duration=attempt.duration)
+            outcome = TaskOutcome(
+                node.task, Outcome.COMPLETE, "completed by another process", duration=attempt.duration
+            )
         else:
             node.status = Status.COMPLETE
             outcome = TaskOutcome(node.task, Outcome.RAN, node.reason, duration=attempt.duration)
@@ -169,8 +174,13 @@ class _LocalRun:
     def execute(self) -> dict[str, TaskOutcome]:
         if not self.todo:
             return {}
-        sweep_temp_files({n.task.storage().family_dir(n.family) for n in self.todo
-                          if isinstance(n.task, Task) and n.task.storage().is_local})
+        sweep_temp_files(
+            {
+                n.task.storage().family_dir(n.family)
+                for n in self.todo
+                if isinstance(n.task, Task) and n.task.storage().is_local
+            }
+        )
         try:
             if self.workers == 1:
                 self._sequential()
@@ -214,7 +224,7 @@ class _LocalRun:
                         continue
                     self.progress.start(node.task)
                     if self.executor == "thread" or runs_in_main_process(node.task):
-                        future = threads.submit(execute, node.task, lambda n=node: self._still_needed(n))
+                        future: Future[Any] = threads.submit(execute, node.task, lambda n=node: self._still_needed(n))
                     else:
                         if processes is None:
                             processes = _process_pool(self.workers)

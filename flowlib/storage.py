@@ -132,8 +132,10 @@ class LocalStorage(Storage):
             with contextlib.suppress(OSError):
                 os.remove(tmp)
             if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EFBIG):
-                raise StorageError(f"could not write {path!r}: {exc.strerror or exc}; "
-                                   "free space or choose a writable root; earlier outputs are intact") from exc
+                raise StorageError(
+                    f"could not write {path!r}: {exc.strerror or exc}; "
+                    "free space or choose a writable root; earlier outputs are intact"
+                ) from exc
             raise
 
     @contextlib.contextmanager
@@ -213,7 +215,7 @@ def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Sto
     storage = _cache.get(key)
     if storage is None:
         if root.startswith("file://"):
-            storage = LocalStorage(root[len("file://"):])
+            storage = LocalStorage(root[len("file://") :])
         elif "://" in root:
             storage = FsspecStorage(root, storage_options)
         else:

@@ -87,7 +87,7 @@ class Task(luigi.Task):  # type: ignore[misc]
             raise TaskDefinitionError(f"{cls.__name__}.target_class must be a flowlib Target class, got {target!r}")
         body = cls.__dict__.get("run")
         if callable(body) and not getattr(body, "_flowlib_wrapped", False):
-            cls.run = _wrap_run(body)
+            cls.run = _wrap_run(body)  # type: ignore[method-assign]
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle parameters, not caches (tasks travel to worker processes)."""
@@ -117,7 +117,9 @@ class Task(luigi.Task):  # type: ignore[misc]
             return dict(cached[1])
         family = self.get_task_family()
         make = self.target_class
-        targets = {key: make(storage.output_path(family, self.task_id, key, make.suffix), storage) for key in self.persist}
+        targets = {
+            key: make(storage.output_path(family, self.task_id, key, make.suffix), storage) for key in self.persist
+        }
         self._flowlib_targets = (storage, targets)
         return dict(targets)
 
@@ -173,7 +175,9 @@ class Task(luigi.Task):  # type: ignore[misc]
                 required = required[task]
             except (KeyError, IndexError, TypeError):
                 shape = list(required) if isinstance(required, dict) else f"{len(flatten(required))} requirements"
-                raise FlowlibError(f"{self}: input_load(task={task!r}) matches no requirement; requires() gives {shape}") from None
+                raise FlowlibError(
+                    f"{self}: input_load(task={task!r}) matches no requirement; requires() gives {shape}"
+                ) from None
         if required is None or required == [] or required == {}:
             raise FlowlibError(f"{self} requires no task, so there is nothing to input_load")
         return load_struct(required, keys, as_dict)
@@ -246,7 +250,9 @@ class Task(luigi.Task):  # type: ignore[misc]
             body()
             missing = [k for k in self.persist if k not in self._flowlib_saved]
             if missing:
-                raise PersistKeyError(f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist")
+                raise PersistKeyError(
+                    f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist"
+                )
             write_record(self, self._make_record(started, consumed))
         except BaseException:
             self._discard_outputs()

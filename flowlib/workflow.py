@@ -41,7 +41,7 @@ class Workflow:
         self.params = dict(params or {})
         self.task = _instantiate(task_class, self.params)
 
-    def get_task(self, task_class: type | None = None) -> luigi.Task:
+    def get_task(self, task_class: type | None = None) -> Any:
         """The task of ``task_class`` in this flow (the final task by default)."""
         if task_class is None or task_class is self.task_class:
             return self.task
@@ -50,7 +50,9 @@ class Workflow:
         if not matches:
             raise FlowlibError(f"{task_class.__name__} is not part of the flow of {self.task}")
         if len(matches) > 1:
-            raise FlowlibError(f"{task_class.__name__} appears {len(matches)} times in this flow with different parameters")
+            raise FlowlibError(
+                f"{task_class.__name__} appears {len(matches)} times in this flow with different parameters"
+            )
         return matches[0]
 
     def run(self, **options: Any) -> RunResult:
@@ -92,7 +94,9 @@ class WorkflowMulti:
     def preview(self, **options: Any) -> Preview:
         return preview([flow.task for flow in self.workflows.values()], **options)
 
-    def output_load(self, task_class: type | None = None, keys: Keys = None, *, as_dict: bool = False) -> dict[str, Any]:
+    def output_load(
+        self, task_class: type | None = None, keys: Keys = None, *, as_dict: bool = False
+    ) -> dict[str, Any]:
         """``{experiment name: output}``."""
         return {name: flow.output_load(task_class, keys, as_dict=as_dict) for name, flow in self.workflows.items()}
 
