@@ -19,19 +19,19 @@ __all__ = ["check_value"]
 
 # Most specific first: DateHourParameter etc. derive from other date parameters.
 _EXPECTED: list[tuple[type, tuple[type, ...], str]] = [
-    (luigi.BoolParameter, (bool,), "a bool, e.g. True"),
-    (luigi.IntParameter, (int,), "an int, e.g. 3"),
-    (luigi.FloatParameter, (int, float), "a float, e.g. 1.0"),
-    (luigi.DateHourParameter, (datetime.datetime,), "a datetime"),
-    (luigi.DateMinuteParameter, (datetime.datetime,), "a datetime"),
-    (luigi.DateSecondParameter, (datetime.datetime,), "a datetime"),
-    (luigi.DateParameter, (datetime.date,), "a date, e.g. datetime.date(2024, 1, 31)"),
-    (luigi.MonthParameter, (datetime.date,), "a date"),
-    (luigi.YearParameter, (datetime.date,), "a date"),
-    (luigi.DictParameter, (Mapping,), "a dict"),
-    (luigi.TupleParameter, (tuple, list), "a tuple"),
-    (luigi.ListParameter, (tuple, list), "a list"),
-    (luigi.PathParameter, (str, Path), "a path"),
+    (luigi.BoolParameter, (bool,), "a bool|True"),
+    (luigi.IntParameter, (int,), "an int|3"),
+    (luigi.FloatParameter, (int, float), "a float|1.0"),
+    (luigi.DateHourParameter, (datetime.datetime,), "a datetime|datetime.datetime(2024, 1, 31, 12)"),
+    (luigi.DateMinuteParameter, (datetime.datetime,), "a datetime|datetime.datetime(2024, 1, 31, 12, 30)"),
+    (luigi.DateSecondParameter, (datetime.datetime,), "a datetime|datetime.datetime(2024, 1, 31, 12, 30, 5)"),
+    (luigi.DateParameter, (datetime.date,), "a date|datetime.date(2024, 1, 31)"),
+    (luigi.MonthParameter, (datetime.date,), "a date|datetime.date(2024, 1, 1)"),
+    (luigi.YearParameter, (datetime.date,), "a date|datetime.date(2024, 1, 1)"),
+    (luigi.DictParameter, (Mapping,), "a dict|{'a': 1}"),
+    (luigi.TupleParameter, (tuple, list), "a tuple|(1, 2)"),
+    (luigi.ListParameter, (tuple, list), "a list|[1, 2]"),
+    (luigi.PathParameter, (str, Path), "a path|'data/file.csv'"),
 ]
 
 _lookup: dict[type, tuple[tuple[type, ...], str] | None] = {}
@@ -59,7 +59,8 @@ def check_value(task_family: str, name: str, param: luigi.Parameter, value: Any)
             return param.normalize(param.parse(value))
         except (ValueError, TypeError, AttributeError):
             pass
+    kind, example = hint.split("|", 1)
     raise ParameterError(
-        f"{task_family}: parameter {name!r} expects {hint}, got {value!r} ({type(value).__name__}); "
-        f"pass {name}=<{types[0].__name__}>"
+        f"{task_family}: parameter {name!r} expects {kind}, got {value!r} ({type(value).__name__}); "
+        f"pass e.g. {name}={example}"
     )

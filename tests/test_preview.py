@@ -1,0 +1,106 @@
+"""Preview: the tree, statuses, shared subtrees drawn once (issue 3 item 8)."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+import flowlib
+
+
+def test_preview_shows_status_and_significant_parameters(capsys):
+    class GetData(flowlib.TaskParquet):
+        def run(self):
+            self.save(pd.DataFrame({"x": range(10)}))
+
+    @flowlib.requires(GetData)
+    class Prep(flowlib.TaskParquet):
+        scale = flowlib.FloatParameter(default=1.0)
+        secret = flowlib.Parameter(default="x", significant=False)
+
+        def run(self):
+            self.save(self.input_load() * self.scale)
+
+    flowlib.run(Prep(scale=2.0))
+    shown = flowlib.preview(Prep(scale=3.0))
+    printed = capsys.readouterr().out
+    assert printed.strip() == str(shown).strip()
+    lines = str(shown).splitlines()
+    assert lines[0] == "Prep(scale=3.0)  PENDING  (no output)"
+    assert lines[1] == "└─ GetData()  COMPLETE"
+    assert lines[2] == "2 tasks: 1 COMPLETE, 1 PENDING"
+    assert "secret" not in str(shown)
+    assert shown.status(GetData()) is flowlib.Status.COMPLETE
+    quiet = flowlib.preview(Prep(scale=2.0), show=False)
+    assert capsys.readouterr().out == "" and "Prep(scale=2.0)  COMPLETE" in str(quiet)
+
+
+def diamond(layers: int, width: int):
+    class Node(flowlib.TaskPickle):
+        layer = flowlib.IntParameter()
+        i = flowlib.IntParameter()
+
+        def requires(self):
+            if self.layer == 0:
+                return []
+            return [Node(layer=self.layer - 1, i=self.i), Node(layer=self.layer - 1, i=(self.i + 1) % width)]
+
+        def run(self):
+            self.save(self.i)
+
+    class Top(flowlib.TaskPickle):
+        def requires(self):
+            return [Node(layer=layers - 1, i=i) for i in range(width)]
+
+        def run(self):
+            self.save(0)
+
+    return Top, Node
+
+
+def test_diamond_of_1000_tasks_prints_lines_proportional_to_tasks():
+    Top, Node = diamond(10, 100)
+    shown = flowlib.preview(Top(), show=False)
+    lines = str(shown).splitlines()
+    tasks = 10 * 100 + 1
+    assert len(shown.plan.nodes) == tasks
+    assert len(lines) <= 3 * tasks
+    first_lines = [line for line in lines if "  PENDING  (" in line]
+    assert len(first_lines) == tasks, "each task's own line appears exactly once"
+    references = [line for line in lines if line.endswith("(see above)")]
+    assert references and all("[" in line for line in references)
+
+
+def test_shared_subtree_is_referenced_not_redrawn():
+    Top, Node = diamond(2, 2)
+    text = str(flowlib.preview(Top(), show=False))
+    assert text.count("Node(layer=0, i=0)  PENDING") == 1
+    assert "[1] Node(layer=0, i=0)  (see above)" in text or "(see above)" in text
+
+
+def test_deep_chain_preview_has_short_lines_and_no_recursion():
+    class Link(flowlib.TaskPickle):
+        n = flowlib.IntParameter()
+
+        def requires(self):
+            return Link(n=self.n - 1) if self.n else []
+
+    limit = sys.getrecursionlimit()
+    text = str(flowlib.preview(Link(n=3000), show=False))
+    assert sys.getrecursionlimit() == limit
+    lines = text.splitlines()
+    assert len(lines) == 3001 + 1
+    assert max(len(line) for line in lines) < 200
+    assert "(depth 3000) Link(n=0)  PENDING" in text
+
+
+def test_html_rendering_colours_statuses():
+    class Leaf(flowlib.TaskPickle):
+        def run(self):
+            self.save(1)
+
+    flowlib.run(Leaf())
+    shown = flowlib.preview(Leaf(), show=False)
+    html = shown._repr_html_()
+    assert html.startswith("<pre") and 'style="color:#1a7f37">COMPLETE</b>' in html
