@@ -17,7 +17,7 @@ from typing import Any
 import cloudpickle
 import luigi
 
-from flowlib.locks import LOCK_SUFFIX, pid_alive, task_lock
+from flowlib.locks import pid_alive, task_lock
 from flowlib.settings import Settings, settings
 from flowlib.storage import TEMP_SUFFIX
 from flowlib.task import Task
@@ -48,9 +48,8 @@ def _lock_for(task: luigi.Task) -> Iterator[bool]:
     if not isinstance(task, Task) or not task.target_class.is_file or not task.storage().is_local:
         yield False
         return
-    storage = task.storage()
-    path = f"{storage.family_dir(task.get_task_family())}/{task.task_id}{LOCK_SUFFIX}"
-    with task_lock(path, timeout=settings.lock_timeout, poll=settings.lock_poll_interval) as waited:
+    directory = task.storage().family_dir(task.get_task_family())
+    with task_lock(directory, task.task_id, timeout=settings.lock_timeout, poll=settings.lock_poll_interval) as waited:
         yield waited
 
 

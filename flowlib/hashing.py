@@ -28,18 +28,20 @@ def hash_bytes(data: bytes) -> str:
 def hash_file(source: str | IO[bytes]) -> str:
     """Fingerprint of a file's bytes, read in chunks (a path or an open binary file)."""
     digest = hashlib.sha256()
-    handle = open(source, "rb") if isinstance(source, str) else source
-    try:
-        view = bytearray(_CHUNK)
-        while True:
-            n = handle.readinto(view)  # type: ignore[attr-defined]
-            if not n:
-                break
-            digest.update(memoryview(view)[:n])
-    finally:
-        if isinstance(source, str):
-            handle.close()
+    if isinstance(source, str):
+        with open(source, "rb", buffering=0) as handle:
+            _feed(digest, handle)
+    else:
+        _feed(digest, source)
     return digest.hexdigest()[:32]
+
+
+def _feed(digest: Any, handle: IO[bytes]) -> None:
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            return
+        digest.update(chunk)
 
 
 @singledispatch

@@ -1,27 +1,47 @@
-"""Per-task lock files, so two processes never run the same task at once.
+"""Per-task locks, so two processes never run the same task at once.
 
-``<root>/<TaskFamily>/<task_id>.lock`` is created exclusively and holds the
-owner's host and pid. A lock whose owner process is gone (same host) is stale
-and is taken over. Remote roots (fsspec) are not locked: use luigid there.
+Each task family's folder holds one lock file, ``.flowlib.lock``; a task is
+locked by an exclusive POSIX byte-range lock (``fcntl.lockf``) on one byte of
+that file, at an offset derived from its ``task_id``. The kernel releases a
+lock when its process exits, however it exits (``kill -9`` included), so a lock
+can never be left stale, and no file is created per task. Where ``fcntl`` is
+missing (Windows) or the root is remote (fsspec), tasks are not locked: use a
+luigid central scheduler there.
+
+Example:
+    >>> with task_lock("/tmp/flowlib-doc/Train", "Train_abc", timeout=5) as waited:  # doctest: +SKIP
+    ...     pass
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
 import os
-import socket
+import threading
 import time
 from collections.abc import Iterator
 
 from flowlib.errors import LockTimeoutError
 
-__all__ = ["task_lock", "pid_alive", "LOCK_SUFFIX"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
-LOCK_SUFFIX = ".lock"
+__all__ = ["task_lock", "pid_alive", "LOCK_FILE", "locking_available"]
+
+LOCK_FILE = ".flowlib.lock"
+_fds: dict[tuple[int, str], int] = {}
+_fds_lock = threading.Lock()
+
+
+def locking_available() -> bool:
+    return fcntl is not None
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -31,60 +51,47 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner(path: str) -> dict[str, object] | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else None
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}  # being written right now, or damaged
+def _lock_fd(directory: str) -> int:
+    """One open lock file per folder and process (closing it would drop this process's locks)."""
+    key = (os.getpid(), directory)
+    fd = _fds.get(key)
+    if fd is None:
+        with _fds_lock:
+            fd = _fds.get(key)
+            if fd is None:
+                os.makedirs(directory, exist_ok=True)
+                fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+                _fds[key] = fd
+    return fd
 
 
-def _is_stale(path: str) -> bool:
-    owner = _owner(path)
-    if owner is None:
-        return False
-    if not owner:  # unreadable: stale once it is old
-        try:
-            return time.time() - os.stat(path).st_mtime > 5.0
-        except FileNotFoundError:
-            return False
-    pid = owner.get("pid")
-    return owner.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid)
-
-
-def _try_create(path: str) -> bool:
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, handle)
-    return True
+def _offset(task_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(task_id.encode("utf-8"), digest_size=7).digest(), "big")
 
 
 @contextlib.contextmanager
-def task_lock(path: str, *, timeout: float, poll: float = 0.05) -> Iterator[bool]:
-    """Hold the lock at ``path``; yields ``True`` if another process held it first (we waited)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+def task_lock(directory: str, task_id: str, *, timeout: float, poll: float = 0.05) -> Iterator[bool]:
+    """Hold ``task_id``'s lock in ``directory``; yields ``True`` if another process held it first (we waited)."""
+    if fcntl is None:
+        yield False
+        return
+    fd = _lock_fd(directory)
+    offset = _offset(task_id)
     waited = False
     deadline = time.monotonic() + timeout
-    while not _try_create(path):
-        if _is_stale(path):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-            continue
-        waited = True
-        if time.monotonic() > deadline:
-            raise LockTimeoutError(
-                f"waited {timeout:.0f}s for {path} held by {_owner(path)}; "
-                "if no process runs this task, delete the lock file"
-            )
-        time.sleep(poll)
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
+            break
+        except (BlockingIOError, PermissionError):
+            waited = True
+            if time.monotonic() > deadline:
+                raise LockTimeoutError(
+                    f"waited {timeout:.0f}s for another process running {task_id} (lock in {directory}/{LOCK_FILE}); "
+                    "raise flowlib.settings.lock_timeout, or stop the other run"
+                ) from None
+            time.sleep(poll)
     try:
         yield waited
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset, os.SEEK_SET)

@@ -82,7 +82,7 @@ def write_record(task: Any, record: dict[str, Any]) -> None:
             _memory_records[path] = record
         return
     try:
-        data = json.dumps(record, indent=1, default=str).encode("utf-8")
+        data = json.dumps(record, separators=(",", ":"), default=str).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise FlowlibError(
             f"{task}: metadata cannot be stored as JSON ({exc}); save_metadata takes plain values"

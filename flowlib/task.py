@@ -33,6 +33,7 @@ __all__ = ["Task", "TaskParquet", "TaskCSV", "TaskJSON", "TaskPickle", "TaskMemo
 logger = logging.getLogger(__name__)
 
 Keys = str | Sequence[str] | None
+_PARAMS: dict[type, tuple[int, list[tuple[str, luigi.Parameter]]]] = {}
 
 
 def _check_persist(cls: type) -> None:
@@ -94,6 +95,19 @@ class Task(luigi.Task):  # type: ignore[misc]
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_flowlib_")}
 
     # -- parameters ---------------------------------------------------------------
+    @classmethod
+    def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
+        """luigi's parameter list, cached per class (luigi rebuilds it with ``dir()`` on every call).
+
+        The cache is rebuilt when the class gains attributes (``flowlib.inherits`` adds parameters).
+        """
+        size = len(cls.__dict__)
+        entry = _PARAMS.get(cls)
+        if entry is None or entry[0] != size:
+            entry = (size, super().get_params())
+            _PARAMS[cls] = entry
+        return entry[1]
+
     @classmethod
     def get_param_values(cls, params: Any, args: Any, kwargs: Any) -> list[tuple[str, Any]]:
         values = super().get_param_values(params, args, kwargs)
