@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import luigi
 
-from flowlib.graph import Node, Plan, Status, build_plan
+from flowlib.graph import Node, Plan, Status, build_plan, gc_paused
 
 __all__ = ["Preview", "preview", "render", "ask"]
 
@@ -78,6 +78,11 @@ def _shared(plan: Plan) -> dict[str, int]:
 
 def render(plan: Plan) -> Preview:
     """The tree of ``plan`` as text, without printing it."""
+    with gc_paused():
+        return _render(plan)
+
+
+def _render(plan: Plan) -> Preview:
     shared = _shared(plan)
     counter = 0
     drawn: set[str] = set()

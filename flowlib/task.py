@@ -94,6 +94,19 @@ class Task(luigi.Task):  # type: ignore[misc]
         """Pickle parameters, not caches (tasks travel to worker processes)."""
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_flowlib_")}
 
+    def __repr__(self) -> str:
+        """``Family(param=value, ...)`` with significant parameters, as luigi prints it (cached)."""
+        text = self.__dict__.get("_flowlib_repr")
+        if text is None:
+            params = dict(self.get_params())
+            parts = [
+                f"{name}={params[name].serialize(value)}"
+                for name, value in self.param_kwargs.items()
+                if params[name].significant
+            ]
+            text = self._flowlib_repr = f"{self.get_task_family()}({', '.join(parts)})"
+        return text
+
     # -- parameters ---------------------------------------------------------------
     @classmethod
     def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
