@@ -7,6 +7,7 @@ The same function runs in the main process, in a thread, or in a worker process
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import traceback
@@ -22,7 +23,9 @@ from flowlib.settings import Settings, settings
 from flowlib.storage import TEMP_SUFFIX
 from flowlib.task import Task
 
-__all__ = ["Attempt", "execute", "execute_pickled", "sweep_temp_files", "runs_in_main_process"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["Attempt", "execute", "max_attempts", "execute_pickled", "sweep_temp_files", "runs_in_main_process"]
 
 
 @dataclass
@@ -53,22 +56,38 @@ def _lock_for(task: luigi.Task) -> Iterator[bool]:
         yield waited
 
 
+def max_attempts(task: luigi.Task) -> int:
+    """How often a failing task is tried: luigi's ``retry_count`` when it is a positive int, else once."""
+    count = getattr(task, "retry_count", None)
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
+
+
 def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
-    """Run ``task`` under its lock. ``still_needed()`` is asked again after waiting for another process."""
+    """Run ``task`` under its lock, up to ``max_attempts(task)`` times.
+
+    ``still_needed()`` is asked again after waiting for another process that held the lock.
+    """
     started = time.perf_counter()
     attempt = Attempt()
-    try:
-        with _lock_for(task) as waited:
-            if waited and still_needed is not None and not still_needed():
-                attempt.skipped = True
-            else:
-                task.run()
-                attempt.ran = True
-    except BaseException as exc:  # noqa: BLE001 - reported, re-raised by the runner
-        attempt.error = traceback.format_exc()
-        attempt.exception = exc
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+    tries = max_attempts(task)
+    for number in range(1, tries + 1):
+        attempt = Attempt()
+        try:
+            with _lock_for(task) as waited:
+                if waited and still_needed is not None and not still_needed():
+                    attempt.skipped = True
+                else:
+                    task.run()
+                    attempt.ran = True
+        except (KeyboardInterrupt, SystemExit):
             raise
+        except BaseException as exc:  # noqa: BLE001 - reported by the runner
+            attempt.error = traceback.format_exc()
+            attempt.exception = exc
+            if number < tries:
+                logger.warning("%s failed (attempt %d of %d), retrying: %s", task, number, tries, exc)
+                continue
+        break
     attempt.duration = time.perf_counter() - started
     return attempt
 

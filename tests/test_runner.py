@@ -235,3 +235,26 @@ def test_result_lists_every_task_of_the_plan():
     assert [o.task for o in result.outcomes] == [A(), B(), C()]
     assert result.ran == [C()] and result.complete == [A(), B()]
     assert "1 ran: C()" in str(result) and "2 already complete" in str(result)
+
+
+def test_retry_count_retries_a_failing_task(tmp_path):
+    attempts = tmp_path / "attempts"
+
+    class Flaky(flowlib.TaskPickle):
+        retry_count = 3
+
+        def run(self):
+            with open(attempts, "a") as handle:
+                handle.write("x")
+            if len(attempts.read_text()) < 3:
+                raise RuntimeError("flaky")
+            self.save("ok")
+
+    class Once(flowlib.TaskPickle):
+        def run(self):
+            raise RuntimeError("always")
+
+    result = flowlib.run(Flaky())
+    assert result.ran == [Flaky()] and attempts.read_text() == "xxx"
+    assert Flaky().output_load() == "ok"
+    assert flowlib.run(Once(), abort=False).failed == [Once()]
