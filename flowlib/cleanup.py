@@ -1,0 +1,171 @@
+"""Cleaning up: files under the root that none of your flows produce any more.
+
+Outputs pile up: every parameter set a flow ever ran keeps its files, a task
+class that was removed leaves its folder, a killed process leaves a temporary
+file or a lock. ``orphans(flows)`` lists them; ``clean(flows)`` reports what it
+would remove and the bytes it would free, and removes them only with
+``dry_run=False``.
+
+Only files flowlib writes are considered: in ``<root>/<TaskFamily>/``, named after
+a task of that family (``<task_id>-<output>.<ext>``, ``<task_id>.record.json``) or
+a temporary file of one (``.<name>.<pid>.<random>.tmp``). Anything else under the
+root (raw data, notes) is never listed. Outputs and records of every task of the
+given flows are kept, whatever their status; a temporary file is listed only when
+the process that wrote it is gone (on this machine). Folders and their lock file
+(``.flowlib.lock``) stay: running processes may hold them. Pass every flow you want
+to keep: a parameter set left out counts as old. Clean while no run is writing to
+the root.
+
+Example:
+    >>> report = flowlib.clean([Train(lr=0.1), Train(lr=0.5)])  # doctest: +SKIP
+    >>> print(report)  # doctest: +SKIP
+    dry run: 4 orphaned files, 1.2 MB would be freed; clean(..., dry_run=False) removes them
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import luigi
+
+from flowlib.graph import build_plan
+from flowlib.locks import pid_alive
+from flowlib.record import RECORD_SUFFIX, record_path
+from flowlib.settings import settings
+from flowlib.storage import TEMP_SUFFIX, Storage, get_storage
+from flowlib.targets.base import TARGETS
+from flowlib.task import Task
+
+__all__ = ["CleanReport", "orphans", "clean"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """What ``clean`` removed (or, in a dry run, would remove) and the bytes freed.
+
+    ``failed`` lists files that could not be removed (permissions, a busy remote store).
+    """
+
+    files: tuple[str, ...]
+    bytes: int
+    dry_run: bool
+    failed: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        size = _human(self.bytes)
+        if self.dry_run:
+            if not self.files:
+                return "dry run: no orphaned files"
+            return (
+                f"dry run: {len(self.files)} orphaned files, {size} would be freed; "
+                "clean(..., dry_run=False) removes them"
+            )
+        text = f"removed {len(self.files)} orphaned files, {size} freed"
+        if self.failed:
+            text += f"; {len(self.failed)} could not be removed: {', '.join(self.failed[:3])}"
+        return text
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"  # pragma: no cover - the loop always returns
+
+
+def orphans(tasks: luigi.Task | Iterable[luigi.Task], *, root: str | None = None) -> list[str]:
+    """Files under the root that no task of these flows produces: old parameter sets, removed tasks,
+    temporary files left by dead processes.
+
+    ``root`` scans that root (a path or fsspec URL) instead of ``flowlib.settings.dir`` and the
+    roots that task classes of the flows set themselves.
+
+    Example:
+        >>> flowlib.orphans(Train(lr=0.5))  # doctest: +SKIP
+        ['data/Train/Train_0_1_6f2c...-data.pkl', 'data/Train/Train_0_1_6f2c....record.json']
+    """
+    return [path for _storage, path in _scan(tasks, root)]
+
+
+def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, root: str | None = None) -> CleanReport:
+    """Remove the files :func:`orphans` lists; with ``dry_run=True`` (the default) only report them.
+
+    Example:
+        >>> flowlib.clean(Train(lr=0.5), dry_run=False).bytes  # doctest: +SKIP
+        52113
+    """
+    found = _scan(tasks, root)
+    removed: list[str] = []
+    failed: list[str] = []
+    freed = 0
+    for storage, path in found:
+        try:
+            size = storage.size(path)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        if dry_run:
+            removed.append(path)
+            freed += size
+            continue
+        try:
+            storage.remove(path)
+        except OSError as exc:
+            logger.warning("could not remove %s: %s", path, exc)
+            failed.append(path)
+            continue
+        logger.info("removed %s (%d bytes)", path, size)
+        removed.append(path)
+        freed += size
+    return CleanReport(tuple(removed), freed, dry_run, tuple(failed))
+
+
+def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tuple[Storage, str]]:
+    """``(storage, path)`` of every orphaned file, sorted by path."""
+    keep: set[str] = set()
+    storages: dict[str, Storage] = {}
+    for node in build_plan(tasks, rerun_stale=False).nodes:
+        task = node.task
+        if not isinstance(task, Task) or not task.target_class.is_file:
+            continue
+        storage = task.storage()
+        storages.setdefault(storage.url, storage)
+        keep.update(target.path for target in task.output().values())
+        keep.add(record_path(task))
+    if root is not None:
+        storages = {}
+    default = get_storage(root if root is not None else settings.dir, settings.storage_options)
+    storages.setdefault(default.url, default)
+    suffixes = tuple(cls.suffix for cls in TARGETS.values() if cls.is_file)
+    found: list[tuple[Storage, str]] = []
+    for storage in storages.values():
+        for path in storage.list_files(storage.root):
+            if path not in keep and _is_orphan(storage, path, suffixes):
+                found.append((storage, path))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _is_orphan(storage: Storage, path: str, suffixes: tuple[str, ...]) -> bool:
+    """Whether ``path`` (not kept by any flow) is a flowlib file that is safe to remove."""
+    relative = path[len(storage.root) :].lstrip("/")
+    parts = relative.split("/")
+    if len(parts) != 2:
+        return False
+    family, name = parts
+    if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+        pieces = name[1:].rsplit(".", 3)  # <name>.<pid>.<random>.tmp
+        if len(pieces) != 4 or not pieces[1].isdigit() or not pieces[0].startswith(f"{family}_"):
+            return False
+        pid = int(pieces[1])
+        return pid != os.getpid() and not pid_alive(pid)
+    if not name.startswith(f"{family}_"):
+        return False
+    if name.endswith(RECORD_SUFFIX):
+        return True
+    return "-" in name and name.endswith(suffixes)
