@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -462,3 +464,29 @@ def test_a_damaged_record_counts_as_none(flow):
     Path(record_path(m.CdReport())).write_text("{not json")
     assert states(m.CdReport())["CdReport"] == ("PENDING", "no record (an interrupted run?)")
     assert ids(flowlib.run(m.CdReport()).ran) == ids([m.CdReport()])
+
+
+# -- the guide page ---------------------------------------------------------------------------
+
+
+def test_the_guide_page_runs(tmp_path):
+    """docs/rerun.md: every ```python block, in order, as one script in a fresh process."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "rerun.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+    assert len(blocks) > 10
+    folder = tmp_path / "guide"
+    folder.mkdir()
+    (folder / "page.py").write_text("\n".join(blocks), encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLIB_", "LUIGI_CONFIG"))}
+    environ.update(FLOWLIB_DIR=str(folder / "data"), PYTHONDONTWRITEBYTECODE="1")
+    done = subprocess.run(
+        [sys.executable, "page.py"],
+        cwd=folder,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Scale(factor=2)  STALE  (code changed)" in done.stdout
