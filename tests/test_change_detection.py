@@ -203,14 +203,15 @@ def test_comments_whitespace_and_docstrings_do_not_count(flow):
     assert flowlib.run(m.CdReport()).ran == []
 
 
-def test_a_code_change_with_identical_outputs_stops_there(flow):
+@pytest.mark.parametrize("options", [{}, {"workers": 2}, {"workers": 2, "executor": "thread"}])
+def test_a_code_change_with_identical_outputs_stops_there(flow, options):
     m = flow.edit("df.assign(x=df.x * self.factor)", 'df.assign(x=df["x"] * self.factor)')
     assert states(m.CdReport()) == {
         "CdLoad": ("COMPLETE", ""),
         "CdScale": ("STALE", "code changed"),
         "CdReport": ("STALE", "upstream CdScale will rerun"),
     }
-    result = flowlib.run(m.CdReport())
+    result = flowlib.run(m.CdReport(), **options)
     assert ids(result.ran) == ids([m.CdScale()])  # early cutoff: CdReport does not rerun
     assert result.outcome(m.CdReport()).outcome is Outcome.COMPLETE
     assert result.outcome(m.CdReport()).reason == "upstream outputs unchanged"
@@ -256,7 +257,8 @@ def test_upstream_rerun_with_identical_data_keeps_downstream_complete(flow):
     assert flowlib.run(m.CdReport()).ran == []
 
 
-def test_upstream_rerun_with_different_data_reruns_downstream(flow):
+@pytest.mark.parametrize("options", [{}, {"workers": 2}])
+def test_upstream_rerun_with_different_data_reruns_downstream(flow, options):
     m = flow.module
     flow.write_input(1, 2, 3, 4)
     assert ids(flowlib.run(m.CdLoad(), forced_all=True).ran) == ids([m.CdLoad()])
@@ -265,7 +267,7 @@ def test_upstream_rerun_with_different_data_reruns_downstream(flow):
         "CdScale": ("STALE", "upstream CdLoad changed"),
         "CdReport": ("STALE", "upstream CdScale will rerun"),
     }
-    result = flowlib.run(m.CdReport())
+    result = flowlib.run(m.CdReport(), **options)
     assert ids(result.ran) == ids([m.CdScale(), m.CdReport()])
     assert result.outcome(m.CdScale()).reason == "upstream CdLoad changed"
     assert result.outcome(m.CdReport()).reason == "upstream CdScale changed"
