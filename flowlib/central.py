@@ -127,10 +127,12 @@ def _check_memory(plan: Plan, workers: int) -> None:
         return  # luigi runs tasks in this process: memory outputs stay visible
     for node in plan.nodes:
         task = node.task
-        if isinstance(task, Task) and not task.target_class.is_file:
+        if not isinstance(task, Task):
+            continue
+        if not task.target_class.is_file or getattr(task.storage(), "protocol", "") == "memory":
             raise FlowlibError(
-                f"{task} keeps its outputs in memory, which luigi's worker processes cannot share; "
-                "run it with workers=1, or give it a file format (TaskPickle, TaskParquet...)"
+                f"{task} keeps its outputs in this process's memory, which luigi's worker processes cannot share; "
+                "run it with workers=1, or give it a file format and a shared root (a path, s3://...)"
             )
 
 

@@ -150,7 +150,7 @@ def test_memory_tasks_need_one_worker_on_a_scheduler(luigid):
         def run(self):
             self.save(1)
 
-    with pytest.raises(flowlib.FlowlibError, match="in memory.*workers=1"):
+    with pytest.raises(flowlib.FlowlibError, match="memory.*workers=1"):
         flowlib.run(CentralMemoryTask(), scheduler=luigid.url, workers=2)
     assert flowlib.run(CentralMemoryTask(), scheduler=luigid.url)
     assert CentralMemoryTask().output_load() == 1

@@ -1,0 +1,220 @@
+"""Flows on remote roots: a real S3-compatible server (moto, on 127.0.0.1), memory:// and file:// URLs.
+
+moto, boto3 and s3fs are optional test dependencies (the ``test`` extra); without them the
+S3 tests are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from flows.pipeline import Gather, Numbers, Scaled, Scored
+from flows.servers import start_moto
+
+import flowlib
+from flowlib.storage import get_storage
+
+TESTS_DIR = Path(__file__).parent
+KEY, SECRET, REGION = "testing-key", "testing-secret", "us-east-1"
+
+needs_s3 = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("moto", "s3fs", "boto3", "flask")),
+    reason="moto[server], s3fs and boto3 are needed for the S3 tests",
+)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def s3_client(moto):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                        region_name=REGION)
+
+
+def s3_options(moto) -> dict:
+    return {"client_kwargs": {"endpoint_url": moto.url, "region_name": REGION}, "key": KEY, "secret": SECRET}
+
+
+@pytest.fixture
+def bucket(moto):
+    name = f"flows-{uuid.uuid4().hex[:10]}"
+    s3_client(moto).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_root(moto, bucket):
+    """The flowlib root: ``s3://<bucket>/prefix``, connection options passed to fsspec."""
+    flowlib.set_dir(f"s3://{bucket}/prefix", storage_options=s3_options(moto))
+    return bucket
+
+
+def keys(moto, bucket: str, prefix: str = "") -> list[str]:
+    listing = s3_client(moto).list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def expected_keys(tasks, prefix: str) -> list[str]:
+    names = []
+    for task in tasks:
+        family = task.get_task_family()
+        names.append(f"{prefix}/{family}/{task.task_id}.record.json")
+        names.extend(f"{prefix}/{family}/{task.task_id}-{key}{task.target_class.suffix}" for key in task.persist)
+    return sorted(names)
+
+
+FLOW = [Numbers(), Scaled(), Scored().requires()["model"], Scored()]
+
+
+@needs_s3
+def test_a_flow_on_s3_runs_previews_loads_and_reruns_nothing(moto, s3_root):
+    before = flowlib.preview(Scored(), show=False)
+    assert before.counts() == {"COMPLETE": 0, "PENDING": 4, "STALE": 0}
+
+    result = flowlib.run(Scored())
+    assert len(result.ran) == 4
+    assert keys(moto, s3_root) == expected_keys(FLOW, "prefix")  # the same layout as on disk, no temp objects
+    assert flowlib.preview(Scored(), show=False).counts()["COMPLETE"] == 4
+    assert Scored().output_load() == {"gap": 5.0}
+    head, tail = Scaled().output_load()
+    assert head["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and len(tail) == 5
+
+    record = json.loads(s3_client(moto).get_object(Bucket=s3_root, Key=expected_keys([Scored()], "prefix")[0])["Body"]
+                        .read())
+    assert isinstance(record, dict) and record and Scored().metadata() is not None
+
+    again = flowlib.run(Scored())
+    assert again.ran == [] and len(again.complete) == 4
+
+
+@needs_s3
+def test_connection_options_from_the_environment(moto, bucket, monkeypatch):
+    import s3fs
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        flowlib.set_dir(f"s3://{bucket}/from-env")  # no storage_options: the SDK's variables
+        assert len(flowlib.run(Scored(scale=3.0)).ran) == 4
+        assert Scored(scale=3.0).output_load() == {"gap": 15.0}
+        assert keys(moto, bucket, "from-env/Scored/")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@needs_s3
+def test_a_deleted_upstream_object_makes_its_task_run_again(moto, s3_root):
+    flowlib.run(Scored())
+    numbers = Numbers().output()["data"].path.split("/", 1)[1]  # the key, without the bucket
+    s3_client(moto).delete_object(Bucket=s3_root, Key=numbers)
+
+    preview = flowlib.preview(Scored(), show=False)
+    assert preview.status(Numbers()) is flowlib.Status.PENDING
+    assert preview.status(Scored()) is not flowlib.Status.COMPLETE
+    result = flowlib.run(Scored())
+    assert Numbers() in result.ran and result
+    assert Scored().output_load() == {"gap": 5.0}
+
+
+@needs_s3
+def test_a_failed_task_leaves_no_object(moto, s3_root):
+    class RemoteHalfSaved(flowlib.TaskPickle):
+        persist = ["first", "second"]
+
+        def run(self):
+            self.save(1, key="first")
+            raise RuntimeError("fails after saving one output")
+
+    result = flowlib.run(RemoteHalfSaved(), abort=False)
+    assert result.failed and "fails after saving one output" in result.outcome(RemoteHalfSaved()).error
+    assert keys(moto, s3_root, "prefix/RemoteHalfSaved/") == []
+
+
+@needs_s3
+def test_invalidate_removes_the_objects(moto, s3_root):
+    flowlib.run(Scored())
+    flowlib.invalidate_upstream(Scaled())
+    remaining = keys(moto, s3_root)
+    assert remaining and all("/Numbers/" not in k and "/Scaled/" not in k for k in remaining)
+    assert flowlib.preview(Scored(), show=False).counts()["COMPLETE"] == 0
+
+
+@needs_s3
+@pytest.mark.xfail(strict=True, reason="storage.py: FsspecStorage.list_files leaves fsspec's listings cache "
+                   "filled, so exists() misses objects other processes write; see the report")
+def test_listing_does_not_hide_objects_written_by_other_machines(moto, s3_root):
+    storage = get_storage(flowlib.settings.dir, flowlib.settings.storage_options)
+    storage.write_bytes(f"{storage.root}/Shared/a.bin", b"a")
+    assert storage.list_files(f"{storage.root}/Shared") == [f"{storage.root}/Shared/a.bin"]
+    s3_client(moto).put_object(Bucket=s3_root, Key="prefix/Shared/b.bin", Body=b"b")  # another machine
+    assert storage.exists(f"{storage.root}/Shared/b.bin")
+
+
+@needs_s3
+@pytest.mark.xfail(strict=True, reason="storage.py: the storage cache hands forked worker processes the parent's "
+                   "s3fs filesystem, which is not fork-safe; see the report")
+def test_worker_processes_on_s3(moto, s3_root):
+    result = flowlib.run(Gather(width=4), workers=2, abort=False)
+    assert result, str(result)
+    assert Gather(width=4).output_load() == {"total": 0 + 1 + 3 + 6}
+
+
+@needs_s3
+def test_worker_threads_on_s3(moto, s3_root):
+    result = flowlib.run(Gather(width=4), workers=2, executor="thread")
+    assert len(result.ran) == 5
+    assert Gather(width=4).output_load() == {"total": 0 + 1 + 3 + 6}
+
+
+@needs_s3
+def test_the_flowlib_command_on_s3(moto, bucket, tmp_path):
+    env = dict(os.environ, AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
+               AWS_DEFAULT_REGION=REGION)
+    for name in ("FLOWLIB_DIR", "FLOWLIB_SCHEDULER", "PYTHONPATH"):
+        env.pop(name, None)
+    command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Scored", "--dir", f"s3://{bucket}/cli"]
+    result = subprocess.run(command, cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert keys(moto, bucket, "cli/") == expected_keys(FLOW, "cli")
+
+
+def test_a_flow_on_a_memory_url():
+    flowlib.set_dir(f"memory://flows-{uuid.uuid4().hex[:8]}")
+    assert flowlib.preview(Scored(), show=False).counts()["PENDING"] == 4
+    assert len(flowlib.run(Scored()).ran) == 4
+    assert Scored().output_load() == {"gap": 5.0}
+    assert flowlib.run(Scored()).ran == []
+    storage = get_storage(flowlib.settings.dir)
+    assert sorted(storage.list_files(storage.root)) == [f"{storage.root}/{k.split('/', 1)[1]}"
+                                                        for k in expected_keys(FLOW, "x")]
+
+
+@pytest.mark.xfail(strict=True, reason="executor.py: tasks on a memory:// root run in worker processes whose "
+                   "memory the parent never sees; see the report")
+def test_worker_processes_on_a_memory_url():
+    flowlib.set_dir(f"memory://flows-{uuid.uuid4().hex[:8]}")
+    result = flowlib.run(Gather(width=3), workers=2, abort=False)
+    assert result, str(result)
+
+
+def test_a_file_url_is_a_local_root(tmp_path):
+    flowlib.set_dir(f"file://{tmp_path}/via-url")
+    flowlib.run(Numbers(n=3))
+    assert list((tmp_path / "via-url" / "Numbers").glob("*-data.parquet"))
+    assert get_storage(flowlib.settings.dir).is_local
