@@ -1,8 +1,8 @@
 """Cleaning up: files under the root that none of your flows produce any more.
 
 Outputs pile up: every parameter set a flow ever ran keeps its files, a task
-class that was removed leaves its folder, a killed process leaves a temporary
-file or a lock. ``orphans(flows)`` lists them; ``clean(flows)`` reports what it
+class that was removed leaves its files, a killed process leaves a temporary
+file. ``orphans(flows)`` lists them; ``clean(flows)`` reports what it
 would remove and the bytes it would free, and removes them only with
 ``dry_run=False``.
 
