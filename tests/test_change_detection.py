@@ -285,11 +285,6 @@ def test_forcing_an_upstream_task_in_the_flow_reruns_downstream(flow):
     assert m.CdReport().output_load() == {"total": 10}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core fix pending: graph.build_plan keeps the cutoff reason 'upstream X will rerun' for a task "
-    "that a forced upstream task forces to rerun; it should say 'upstream X forced'",
-)
 def test_a_task_forced_by_its_upstream_says_so(flow):
     m = flow.module
     plan = flowlib.build_plan(m.CdReport(), forced=[m.CdLoad()])
