@@ -1,8 +1,21 @@
-"""Progress of a run: tasks done / total, the task running now, elapsed time.
+"""Progress of a run: tasks done / total, the task(s) running now, elapsed time.
 
-A tqdm bar when tqdm is installed (``pip install flowlib[progress]``) and stderr
-is a terminal or a notebook; otherwise a log line per finished task. Silent
-with ``progress=False``.
+A tqdm bar (``pip install flowlib[progress]``) when stderr is a terminal or in a
+notebook; without tqdm, a plain line on stderr per task started and finished.
+Silent when stderr is not a terminal (unless asked with ``progress=True``) and
+with ``progress=False``. Every step is also logged at DEBUG / INFO.
+
+Example:
+    >>> import io
+    >>> class T:
+    ...     def get_task_family(self): return "Train"
+    ...     def __str__(self): return "Train(scale=2.0)"
+    >>> out = io.StringIO()
+    >>> progress = Progress(1, enabled=True, stream=out, bar=False)
+    >>> progress.start(T()); progress.done(T()); progress.close()
+    >>> print(out.getvalue().replace("0.0s", "t"), end="")
+    flowlib [0/1, t] running Train(scale=2.0)
+    flowlib [1/1, t] done Train(scale=2.0)
 """
 
 from __future__ import annotations
@@ -10,51 +23,93 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["Progress"]
 
 logger = logging.getLogger(__name__)
 
 
-def _interactive() -> bool:
+def _interactive(stream: IO[str]) -> bool:
+    """A terminal, or a Jupyter kernel (where tqdm.auto draws a widget)."""
     if "ipykernel" in sys.modules:
         return True
-    stream = sys.stderr
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-class Progress:
-    """Reports how far a run is; ``enabled=None`` means "only in a terminal or notebook"."""
+def _make_bar(total: int, stream: IO[str]) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="flowlib", unit="task", leave=True, file=stream, dynamic_ncols=True)
 
-    def __init__(self, total: int, *, enabled: bool | None = None) -> None:
+
+class Progress:
+    """Reports how far a run is.
+
+    Args:
+        total: how many tasks the run will decide (ran, skipped or failed).
+        enabled: ``True`` always shows, ``False`` never, ``None`` only in a terminal or notebook.
+        stream: where to draw (default: ``sys.stderr`` at the time of the call).
+        bar: ``False`` uses the plain lines even when tqdm is installed.
+    """
+
+    def __init__(self, total: int, *, enabled: bool | None = None, stream: IO[str] | None = None,
+                 bar: bool = True) -> None:
         self.total = total
         self.finished = 0
         self.failed = 0
         self.started = time.monotonic()
-        self.bar: Any = None
-        show = _interactive() if enabled is None else enabled
-        if show and total:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                self.bar = None
-            else:
-                self.bar = tqdm(total=total, desc="flowlib", unit="task", leave=True, file=sys.stderr)
+        self.running: dict[str, str] = {}
+        self.stream: IO[str] = stream if stream is not None else sys.stderr
+        show = _interactive(self.stream) if enabled is None else enabled
+        self.visible = bool(show and total)
+        self.bar: Any = _make_bar(total, self.stream) if self.visible and bar else None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _running_text(self) -> str:
+        names = list(self.running.values())
+        if not names:
+            return ""
+        shown = ", ".join(names[:2]) + (f" (+{len(names) - 2})" if len(names) > 2 else "")
+        return f"running {shown}"
+
+    def _refresh_bar(self) -> None:
+        parts = [self._running_text()] + ([f"{self.failed} failed"] if self.failed else [])
+        self.bar.set_postfix_str("; ".join(p for p in parts if p), refresh=True)
+
+    def _line(self, what: str, task: Any) -> None:
+        self.stream.write(f"flowlib [{self.finished}/{self.total}, {self.elapsed:.1f}s] {what} {task}\n")
+        self.stream.flush()
 
     def start(self, task: Any) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"running {task.get_task_family()}", refresh=False)
+        """``task`` starts running now."""
+        self.running[str(getattr(task, "task_id", id(task)))] = str(task.get_task_family())
         logger.debug("running %s", task)
+        if self.bar is not None:
+            self._refresh_bar()
+        elif self.visible:
+            self._line("running", task)
 
     def done(self, task: Any, *, failed: bool = False) -> None:
+        """``task`` is decided: it ran, was skipped, or failed (or could not run)."""
+        self.running.pop(str(getattr(task, "task_id", id(task))), None)
         self.finished += 1
         self.failed += int(failed)
+        verdict = "failed" if failed else "done"
+        logger.info("[%d/%d, %.1fs] %s %s", self.finished, self.total, self.elapsed, verdict, task)
         if self.bar is not None:
             self.bar.update(1)
-        logger.info("[%d/%d, %.1fs] %s %s", self.finished, self.total, time.monotonic() - self.started,
-                    "failed" if failed else "done", task)
+            self._refresh_bar()
+        elif self.visible:
+            self._line(verdict, task)
 
     def close(self) -> None:
+        """Finish the bar (it stays on screen with the final count)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
