@@ -10,6 +10,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
     CorruptOutputError,

@@ -307,14 +307,15 @@ def _build_plan(
         _decide(node, stale_mode)
         upstream_forced = [d for d in node.deps if d.forced]
         if forced_all_upstream or node.task_id in forced_ids or upstream_forced:
-            node.forced, node.cutoff = True, False
-            if node.status is Status.COMPLETE:
+            # A forced node reruns whatever its own state; say "forced" unless it lacks outputs anyway.
+            if node.status is Status.COMPLETE or node.cutoff:
                 why = (
                     "forced"
-                    if not upstream_forced or node.task_id in forced_ids
+                    if forced_all_upstream or node.task_id in forced_ids or not upstream_forced
                     else f"upstream {upstream_forced[0].family} forced"
                 )
                 node.status, node.reason = Status.STALE, why
+            node.forced, node.cutoff = True, False
     return Plan(root_nodes, order, by_id, stale_mode)
 
 
