@@ -12,8 +12,7 @@ __version__ = "0.1.0"
 
 import logging as _logging
 
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())
-
+from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
     CorruptOutputError,
@@ -30,6 +29,7 @@ from flowlib.errors import (
 )
 from flowlib.graph import Plan, Status, build_plan
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
+from flowlib.lineage import lineage
 from flowlib.params import *  # noqa: F403 - luigi's parameter types
 from flowlib.params import __all__ as _param_names
 from flowlib.preview import Preview, preview
@@ -38,6 +38,8 @@ from flowlib.runner import run
 from flowlib.settings import Settings, set_dir, settings
 from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskPickle
 from flowlib.workflow import Workflow, WorkflowMulti
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "__version__",
@@ -58,6 +60,11 @@ __all__ = [
     "invalidate_downstream",
     "Workflow",
     "WorkflowMulti",
+    # change detection and housekeeping
+    "lineage",
+    "orphans",
+    "clean",
+    "CleanReport",
     # results
     "RunResult",
     "TaskOutcome",

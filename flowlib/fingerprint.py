@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import threading
 import types
 from typing import Any
 
@@ -25,6 +26,7 @@ from flowlib.hashing import hash_bytes
 __all__ = ["code_fingerprint", "source_fingerprint"]
 
 _cache: dict[type, str] = {}
+_lock = threading.Lock()
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -70,11 +72,14 @@ def code_fingerprint(cls: type) -> str:
         return f"version:{version}"
     cached = _cache.get(cls)
     if cached is None:
-        try:
-            cached = source_fingerprint(inspect.getsource(cls))
-        except (OSError, TypeError, SyntaxError, IndentationError):
-            cached = _bytecode_fingerprint(cls)
-        _cache[cls] = cached
+        with _lock:  # Python 3.11's ast is not safe from several threads at once (CPython gh-106905)
+            cached = _cache.get(cls)
+            if cached is None:
+                try:
+                    cached = source_fingerprint(inspect.getsource(cls))
+                except (OSError, TypeError, SyntaxError, IndentationError):
+                    cached = _bytecode_fingerprint(cls)
+                _cache[cls] = cached
     return cached
 
 

@@ -55,6 +55,13 @@ def _lock_fd(directory: str) -> int:
     """One open lock file per folder and process (closing it would drop this process's locks)."""
     key = (os.getpid(), directory)
     fd = _fds.get(key)
+    if fd is not None and os.fstat(fd).st_nlink == 0:
+        # The folder was deleted by hand: lock a fresh file, or other processes would not see our locks.
+        # The old descriptor stays open: another thread may still hold a lock through it.
+        with _fds_lock:
+            if _fds.get(key) == fd:
+                del _fds[key]
+        fd = None
     if fd is None:
         with _fds_lock:
             fd = _fds.get(key)

@@ -92,7 +92,7 @@ class LocalStorage(Storage):
         self._lock = threading.Lock()
 
     def _makedirs(self, directory: str) -> None:
-        if directory in self._made:
+        if directory in self._made and os.path.isdir(directory):
             return
         try:
             os.makedirs(directory, exist_ok=True)

@@ -107,11 +107,6 @@ def test_a_removed_task_leaves_orphans(flowlib_root):
     assert flowlib.run(ClRetired()).ran == [ClRetired()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core fix pending: storage.LocalStorage._makedirs caches folders it made (and locks._lock_fd caches "
-    "an fd per folder), so a family folder deleted by hand breaks that family's saves in the same process",
-)
 def test_a_folder_deleted_by_hand_is_made_again(flowlib_root):
     ClSource, ClDouble = flow()
     flowlib.run(ClDouble())
