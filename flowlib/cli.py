@@ -1,4 +1,4 @@
-"""The ``flowlib`` command: run, preview, show, verify and invalidate tasks from a terminal.
+"""The ``flowlib`` command: run, preview, show, graph, verify and invalidate tasks from a terminal.
 
 A task is named ``MODULE:TASK``, where MODULE is a dotted module importable from the
 current directory or a path to a ``.py`` file; its parameters follow as
@@ -296,6 +296,19 @@ def _cmd_verify(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_graph(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from flowlib.export import graph
+
+    (task,) = _tasks([args.target], extra)
+    picture = graph(task)
+    if args.output:
+        print(f"wrote {picture.save(args.output)}")
+        return EXIT_OK
+    text = {"mermaid": picture.to_mermaid, "dot": picture.to_dot, "svg": picture.to_svg}[args.format]()
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 # -- the parser --------------------------------------------------------------------------------
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -315,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``flowlib`` argument parser (task parameters are parsed separately)."""
     parser = argparse.ArgumentParser(
         prog="flowlib", allow_abbrev=False,
-        description="Run, preview, show, verify and invalidate flowlib tasks.",
+        description="Run, preview, show, draw, verify and invalidate flowlib tasks.",
     )
     parser.add_argument("--version", action="version", version=f"flowlib {flowlib.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -360,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--deep", action="store_true", help="load every output fully (unpickles: trusted roots only)")
     verify.add_argument("--invalidate", action="store_true", help="remove the outputs of damaged tasks")
     verify.set_defaults(handler=_cmd_verify)
+
+    picture = commands.add_parser("graph", parents=common, allow_abbrev=False, epilog=_EPILOG,
+                                  help="print the flow's DAG as Mermaid, Graphviz DOT or SVG",
+                                  description="Print the flow's DAG, each task coloured by status.")
+    picture.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid",
+                         help="mermaid (default), dot, or svg (needs Graphviz)")
+    picture.add_argument("--output", "-o", metavar="FILE", help="write to FILE (.mmd, .dot or .svg) instead")
+    picture.set_defaults(handler=_cmd_graph)
     return parser
 
 

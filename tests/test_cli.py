@@ -217,11 +217,11 @@ def test_log_level_shows_logs_on_stderr(cli):
 def test_top_level_help_lists_commands(cli):
     result = cli("--help")
     assert result.returncode == 0
-    for command in ("run", "preview", "show", "invalidate", "verify"):
+    for command in ("run", "preview", "show", "invalidate", "verify", "graph"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "preview", "show", "invalidate", "verify"])
+@pytest.mark.parametrize("command", ["run", "preview", "show", "invalidate", "verify", "graph"])
 def test_help_for_each_command(capsys, command):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -247,3 +247,15 @@ def test_run_on_a_scheduler(cli, tmp_path):
         assert failed.returncode == 1 and "broken on purpose" in one_line_error(failed)
     finally:
         server.stop()
+
+
+def test_graph_command(capsys, tmp_path):
+    assert main(["run", f"{FLOW}:Numbers"]) == 0
+    capsys.readouterr()
+    assert main(["graph", f"{FLOW}:Scored", "--scale", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flowchart LR") and "Numbers(n=10)<br/>COMPLETE" in out and out.count(" --> ") == 4
+    assert main(["graph", f"{FLOW}:Scored", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.startswith("digraph flow {")
+    assert main(["graph", f"{FLOW}:Scored", "-o", str(tmp_path / "flow.dot")]) == 0
+    assert (tmp_path / "flow.dot").read_text().startswith("digraph")
