@@ -19,6 +19,7 @@ import cloudpickle
 import luigi
 
 from flowlib.locks import pid_alive, task_lock
+from flowlib.record import read_record
 from flowlib.settings import Settings, settings
 from flowlib.storage import TEMP_SUFFIX
 from flowlib.task import Task
@@ -62,10 +63,16 @@ def max_attempts(task: luigi.Task) -> int:
     return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
 
 
+def record_changed(task: luigi.Task, planned_record: dict[str, Any] | None) -> bool:
+    """Whether another process wrote or removed this task's record since the plan read it."""
+    return isinstance(task, Task) and read_record(task) != planned_record
+
+
 def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
     """Run ``task`` under its lock, up to ``max_attempts(task)`` times.
 
-    ``still_needed()`` is asked again after waiting for another process that held the lock.
+    Once the lock is held, ``still_needed()`` is asked: another process may have completed
+    the task since the plan was made (while we waited for its lock, or just before).
     """
     started = time.perf_counter()
     attempt = Attempt()
@@ -73,8 +80,8 @@ def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
     for number in range(1, tries + 1):
         attempt = Attempt()
         try:
-            with _lock_for(task) as waited:
-                if waited and still_needed is not None and not still_needed():
+            with _lock_for(task):
+                if still_needed is not None and not still_needed():
                     attempt.skipped = True
                 else:
                     task.run()
@@ -92,18 +99,20 @@ def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
     return attempt
 
 
-def _still_needed_in_child(task: luigi.Task) -> bool:
-    from flowlib.graph import build_plan
-
-    return not build_plan([task]).roots[0].complete
-
-
 def execute_pickled(payload: bytes) -> tuple[bool, bool, str, bytes, float]:
-    """Worker-process entry: unpickle (settings, task), execute, return a picklable summary."""
-    snapshot, task = cloudpickle.loads(payload)
+    """Worker-process entry: unpickle the task and what the plan knew of it, execute, summarise."""
+    snapshot, task, planned_record, forced, rerun_stale = cloudpickle.loads(payload)
     if isinstance(snapshot, Settings):
         settings.__dict__.update(snapshot.__dict__)
-    attempt = execute(task, lambda: _still_needed_in_child(task))
+
+    def still_needed() -> bool:
+        if forced or not record_changed(task, planned_record):
+            return True
+        from flowlib.graph import build_plan
+
+        return not build_plan([task], rerun_stale=rerun_stale).roots[0].complete
+
+    attempt = execute(task, still_needed)
     try:
         exc_bytes = cloudpickle.dumps(attempt.exception) if attempt.exception is not None else b""
     except Exception:  # noqa: BLE001 - an unpicklable exception is reported by its text
@@ -117,7 +126,7 @@ def sweep_temp_files(directories: set[str]) -> int:
     for directory in directories:
         try:
             names = os.listdir(directory)
-        except FileNotFoundError:
+        except OSError:  # missing, or not a folder: the save itself will say what is wrong
             continue
         for name in names:
             if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):

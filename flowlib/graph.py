@@ -228,9 +228,10 @@ def _own_status(node: Node, rerun_stale: bool) -> tuple[Status, str]:
         if len(missing) == len(targets):
             return Status.PENDING, "no output"
         return Status.PENDING, f"output {', '.join(missing)} missing"
+    # Read even when only existence counts: the runner compares it to tell whether another process reran the task.
+    node.record = record = read_record(task)
     if not rerun_stale:
         return Status.COMPLETE, ""
-    node.record = record = read_record(task)
     if record is None:
         return Status.PENDING, "no record (an interrupted run?)"
     if record.get("code") != code_fingerprint(type(task)):

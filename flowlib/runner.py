@@ -19,7 +19,14 @@ import cloudpickle
 import luigi
 
 from flowlib.errors import FlowlibError, TaskFailedError
-from flowlib.executor import Attempt, execute, execute_pickled, runs_in_main_process, sweep_temp_files
+from flowlib.executor import (
+    Attempt,
+    execute,
+    execute_pickled,
+    record_changed,
+    runs_in_main_process,
+    sweep_temp_files,
+)
 from flowlib.graph import Node, Plan, Status, build_plan, refresh
 from flowlib.progress import Progress
 from flowlib.result import Outcome, RunResult, TaskOutcome
@@ -168,19 +175,23 @@ class _LocalRun:
         return False
 
     def _still_needed(self, node: Node) -> bool:
-        return node.forced or not refresh(node, self.plan.rerun_stale)
+        """Asked under the task's lock: did another process complete it since we planned?"""
+        if node.forced or not record_changed(node.task, node.record):
+            return True
+        return not refresh(node, self.plan.rerun_stale)
 
     # -- loops ----------------------------------------------------------------------------
     def execute(self) -> dict[str, TaskOutcome]:
         if not self.todo:
             return {}
-        sweep_temp_files(
-            {
-                n.task.storage().family_dir(n.family)
-                for n in self.todo
-                if isinstance(n.task, Task) and n.task.storage().is_local
-            }
-        )
+        folders = {
+            (task.storage(), task.storage().family_dir(task.get_task_family()))
+            for task in (n.task for n in self.todo)
+            if isinstance(task, Task) and task.target_class.is_file and task.storage().is_local
+        }
+        for storage, folder in folders:
+            storage.makedirs(folder)  # fail fast, naming the folder, when the root is not writable
+        sweep_temp_files({folder for _, folder in folders})
         try:
             if self.workers == 1:
                 self._sequential()
@@ -228,7 +239,9 @@ class _LocalRun:
                     else:
                         if processes is None:
                             processes = _process_pool(self.workers)
-                        payload = cloudpickle.dumps((settings, node.task))
+                        payload = cloudpickle.dumps(
+                            (settings, node.task, node.record, node.forced, self.plan.rerun_stale)
+                        )
                         future = processes.submit(execute_pickled, payload)
                     running[future] = node
                 if not running:

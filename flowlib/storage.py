@@ -51,6 +51,9 @@ class Storage:
         return f"{self.root}/{family}"
 
     # The operations below are implemented by each backend.
+    def makedirs(self, directory: str) -> None:
+        """Create ``directory`` if the backend has folders (object stores do not)."""
+
     def exists(self, path: str) -> bool:
         raise NotImplementedError
 
@@ -91,7 +94,8 @@ class LocalStorage(Storage):
         self._made: set[str] = set()
         self._lock = threading.Lock()
 
-    def _makedirs(self, directory: str) -> None:
+    def makedirs(self, directory: str) -> None:
+        """Create ``directory`` (and parents) once; a clear :class:`StorageError` if it cannot be."""
         if directory in self._made and os.path.isdir(directory):
             return
         try:
@@ -120,7 +124,7 @@ class LocalStorage(Storage):
 
     @contextlib.contextmanager
     def atomic_write(self, path: str) -> Iterator[str]:
-        self._makedirs(os.path.dirname(path))
+        self.makedirs(os.path.dirname(path))
         tmp = temp_name(path)
         try:
             yield tmp

@@ -20,7 +20,13 @@ from typing import Any, ClassVar
 import luigi
 from luigi.task import flatten
 
-from flowlib.errors import FlowlibError, PersistKeyError, TaskDefinitionError, TaskIncompleteError
+from flowlib.errors import (
+    CorruptOutputError,
+    FlowlibError,
+    PersistKeyError,
+    TaskDefinitionError,
+    TaskIncompleteError,
+)
 from flowlib.fingerprint import code_fingerprint
 from flowlib.paramcheck import check_value
 from flowlib.record import read_record, remove_record, versions, write_record
@@ -196,6 +202,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         """
         chosen, single = self._select(keys, as_dict)
         targets = self.output()
+        written = (read_record(self) or {}).get("outputs", {}) if self.target_class.is_file else {}
         values: dict[str, Any] = {}
         for key in chosen:
             target = targets[key]
@@ -204,6 +211,7 @@ class Task(luigi.Task):  # type: ignore[misc]
                     f"{self} has not been run: its output {key!r} does not exist ({target.path}); "
                     f"run it first, e.g. flowlib.run({self!r})"
                 )
+            self._check_size(key, target, written.get(key))
             try:
                 values[key] = target.load()
             except FileNotFoundError as exc:
@@ -213,6 +221,18 @@ class Task(luigi.Task):  # type: ignore[misc]
         if single:
             return values[chosen[0]]
         return values if as_dict else [values[k] for k in chosen]
+
+    def _check_size(self, key: str, target: Target, written: dict[str, Any] | None) -> None:
+        """A file whose size differs from what the record says was written is damaged (e.g. truncated)."""
+        expected = (written or {}).get("bytes")
+        if not isinstance(expected, int):
+            return
+        size = target.storage.size(target.path)
+        if size != expected:
+            raise CorruptOutputError(
+                f"{self}: output {key!r} ({target.path}) has {size} bytes, but {expected} were written: "
+                f"it was truncated or modified. Recover with {self!r}.invalidate() and run it again"
+            )
 
     def input_load(self, task: str | int | None = None, keys: Keys = None, *, as_dict: bool = False) -> Any:
         """Load the outputs of ``requires()``, mirroring its shape (one value, a list or a dict).
