@@ -218,3 +218,29 @@ def test_a_file_url_is_a_local_root(tmp_path):
     flowlib.run(Numbers(n=3))
     assert list((tmp_path / "via-url" / "Numbers").glob("*-data.parquet"))
     assert get_storage(flowlib.settings.dir).is_local
+
+
+@needs_s3
+def test_workers_share_an_s3_root_through_a_central_scheduler(moto, bucket, tmp_path):
+    """The documented multi-machine setup, on one machine: luigid + two workers + an S3 root."""
+    from flows.servers import start_luigid
+
+    server = start_luigid(tmp_path / "luigid")
+    try:
+        log = tmp_path / "runs.log"
+        env = dict(os.environ, FLOWLIB_DIR=f"s3://{bucket}/shared", FLOWLIB_SCHEDULER=server.url,
+                   AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
+                   AWS_DEFAULT_REGION=REGION, FLOWS_RUN_LOG=str(log), FLOWS_SLEEP="0.2")
+        env.pop("PYTHONPATH", None)
+        command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Gather", "--width", "4"]
+        workers = [subprocess.Popen(command, cwd=TESTS_DIR, env=env, text=True, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE) for _ in range(2)]
+        for process in workers:
+            out, err = process.communicate(timeout=180)
+            assert process.returncode == 0, out + err
+        expected = sorted([Gather(width=4).task_id] + [Numbers(n=i + 1).task_id for i in range(4)])
+        assert sorted(log.read_text().split()) == expected  # each task ran once, on one of the workers
+        flowlib.set_dir(f"s3://{bucket}/shared", storage_options=s3_options(moto))
+        assert Gather(width=4).output_load() == {"total": 0 + 1 + 3 + 6}
+    finally:
+        server.stop()
