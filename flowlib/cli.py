@@ -282,7 +282,10 @@ def _cmd_invalidate(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from flowlib.verify import verify
+    try:
+        from flowlib.verify import verify
+    except ImportError as exc:  # pragma: no cover - flowlib.verify ships with flowlib
+        raise UsageError(f"flowlib verify is not available in this installation ({exc})") from exc
 
     (task,) = _tasks([args.target], extra)
     report = verify(task, fingerprints=not args.no_fingerprints, deep=args.deep)
