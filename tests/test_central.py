@@ -95,14 +95,15 @@ def test_two_worker_processes_run_each_task_exactly_once(tmp_path, luigid, run_l
     assert root.output_load() == {"total": sum(i * (i + 1) // 2 for i in range(6))}
 
 
+# Tasks here use parameters (n=31...) that no other test module uses: see test_a_new_root_is_not_complete_...
 def test_run_with_scheduler_argument_then_nothing_to_do(luigid, run_log):
-    result = flowlib.run(Scored(scale=2.0), scheduler=luigid.url)
+    result = flowlib.run(Scored(n=31, scale=2.0), scheduler=luigid.url)
     assert result and result.scheduler == normalise_url(luigid.url)
     assert len(result.ran) == 4 and len(runs(run_log)) == 4
-    assert Scored(scale=2.0).output_load() == {"gap": 10.0}
+    assert Scored(n=31, scale=2.0).output_load() == {"gap": 31.0}
     assert {t.task_id for t in result.ran} <= set(luigid_tasks(luigid.url, "DONE"))
 
-    again = flowlib.run(Scored(scale=2.0), scheduler=luigid.url)
+    again = flowlib.run(Scored(n=31, scale=2.0), scheduler=luigid.url)
     assert again and again.ran == [] and len(again.complete) == 4
     assert len(runs(run_log)) == 4
 
@@ -110,8 +111,8 @@ def test_run_with_scheduler_argument_then_nothing_to_do(luigid, run_log):
 def test_forced_tasks_rerun_on_the_scheduler(tmp_path, run_log, short_cooldown):
     server = start_luigid(tmp_path / "luigid-short", config=short_cooldown)
     try:
-        flowlib.run(Scored(), scheduler=server.url)
-        result = flowlib.run(Scored(), scheduler=server.url, forced=[Scaled()])
+        flowlib.run(Scored(n=32), scheduler=server.url)
+        result = flowlib.run(Scored(n=32), scheduler=server.url, forced=[Scaled(n=32)])
         assert result, str(result)
         assert {type(t).__name__ for t in result.ran} == {"Scaled", "Fitted", "Scored"}
         assert [type(t).__name__ for t in result.complete] == ["Numbers"]
@@ -122,27 +123,27 @@ def test_forced_tasks_rerun_on_the_scheduler(tmp_path, run_log, short_cooldown):
 
 def test_failure_raises_naming_the_task(luigid):
     with pytest.raises(flowlib.TaskFailedError) as info:
-        flowlib.run(Broken(n=3), scheduler=luigid.url)
+        flowlib.run(Broken(n=33), scheduler=luigid.url)
     message = str(info.value)
-    assert "Broken(n=3)" in message and "broken on purpose" in message
+    assert "Broken(n=33)" in message and "broken on purpose" in message
     assert isinstance(info.value.task, Broken)
-    assert Broken(n=3).task_id in luigid_tasks(luigid.url, "FAILED")
+    assert Broken(n=33).task_id in luigid_tasks(luigid.url, "FAILED")
 
 
 def test_failure_without_abort_returns_outcomes(luigid):
-    result = flowlib.run(Broken(n=4), scheduler=luigid.url, abort=False)
+    result = flowlib.run(Broken(n=34), scheduler=luigid.url, abort=False)
     assert not result
     assert [type(t).__name__ for t in result.ran] == ["Numbers"]
     assert [type(t).__name__ for t in result.failed] == ["Broken"]
-    failure = result.outcome(Broken(n=4))
+    failure = result.outcome(Broken(n=34))
     assert "ValueError: broken on purpose" in failure.error
-    assert "Broken(n=4) failed" in str(result)
+    assert "Broken(n=34) failed" in str(result)
 
 
 def test_unreachable_scheduler_fails_fast_with_advice():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(flowlib.FlowlibError, match="cannot reach the luigi scheduler.*luigid"):
-        flowlib.run(Numbers(n=2), scheduler=url)
+        flowlib.run(Numbers(n=35), scheduler=url)
 
 
 def test_memory_tasks_need_one_worker_on_a_scheduler(luigid):
@@ -168,3 +169,13 @@ def test_normalise_url(given, expected):
 def test_bad_url_is_rejected():
     with pytest.raises(flowlib.FlowlibError, match="not an http"):
         normalise_url("ftp://host:1")
+
+
+@pytest.mark.xfail(strict=True, reason="graph.is_complete reuses COMPLETE verdicts after the root changes "
+                   "(its cache ignores settings.dir); see the report")
+def test_a_new_root_is_not_complete_because_an_old_one_was(tmp_path):
+    flowlib.set_dir(tmp_path / "first-root")
+    flowlib.run(Numbers(n=36))
+    assert Numbers(n=36).complete()  # luigi's question, answered (and remembered) in this process
+    flowlib.set_dir(tmp_path / "second-root")
+    assert not Numbers(n=36).complete()
