@@ -37,6 +37,7 @@ from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.runner import run
 from flowlib.settings import Settings, set_dir, settings
 from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskPickle
+from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 from flowlib.workflow import Workflow, WorkflowMulti
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
@@ -65,6 +66,10 @@ __all__ = [
     "orphans",
     "clean",
     "CleanReport",
+    "verify",
+    "VerifyReport",
+    "BadOutput",
+    "Problem",
     # results
     "RunResult",
     "TaskOutcome",

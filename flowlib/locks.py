@@ -34,6 +34,7 @@ __all__ = ["task_lock", "pid_alive", "LOCK_FILE", "locking_available"]
 LOCK_FILE = ".flowlib.lock"
 _fds: dict[tuple[int, str], int] = {}
 _fds_lock = threading.Lock()
+_thread_locks: dict[tuple[int, str, str], threading.Lock] = {}
 
 
 def locking_available() -> bool:
@@ -78,27 +79,36 @@ def _offset(task_id: str) -> int:
 
 @contextlib.contextmanager
 def task_lock(directory: str, task_id: str, *, timeout: float, poll: float = 0.05) -> Iterator[bool]:
-    """Hold ``task_id``'s lock in ``directory``; yields ``True`` if another process held it first (we waited)."""
-    if fcntl is None:
-        yield False
-        return
-    fd = _lock_fd(directory)
+    """Hold ``task_id``'s lock in ``directory``; yields ``True`` if another run held it first (we waited).
+
+    POSIX byte-range locks belong to a process, so threads of one process are kept apart by an
+    in-process lock taken first.
+    """
+    with _fds_lock:
+        in_process = _thread_locks.setdefault((os.getpid(), directory, task_id), threading.Lock())
+    fd = _lock_fd(directory) if fcntl is not None else -1
     offset = _offset(task_id)
     waited = False
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
-            break
-        except (BlockingIOError, PermissionError):
-            waited = True
-            if time.monotonic() > deadline:
-                raise LockTimeoutError(
-                    f"waited {timeout:.0f}s for another process running {task_id} (lock in {directory}/{LOCK_FILE}); "
-                    "raise flowlib.settings.lock_timeout, or stop the other run"
-                ) from None
-            time.sleep(poll)
+        if in_process.acquire(blocking=False):
+            if fcntl is None:
+                break
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
+                break
+            except (BlockingIOError, PermissionError):
+                in_process.release()
+        waited = True
+        if time.monotonic() > deadline:
+            raise LockTimeoutError(
+                f"waited {timeout:.0f}s for another run of {task_id} (lock in {directory}/{LOCK_FILE}); "
+                "raise flowlib.settings.lock_timeout, or stop the other run"
+            )
+        time.sleep(poll)
     try:
         yield waited
     finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset, os.SEEK_SET)
+        if fcntl is not None:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset, os.SEEK_SET)
+        in_process.release()

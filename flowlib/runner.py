@@ -92,7 +92,7 @@ def run(
     result = RunResult(_all_outcomes(plan, outcomes), elapsed=time.perf_counter() - started)
     logger.info("%s", result)
     if abort and local.first_failure is not None:
-        raise _failure_error(local.first_failure, result)
+        raise _failure_error(local.first_failure, result) from local.first_exception
     return result
 
 
@@ -126,6 +126,7 @@ class _LocalRun:
         self.todo = plan.to_run()
         self.outcomes: dict[str, TaskOutcome] = {}
         self.first_failure: TaskOutcome | None = None
+        self.first_exception: BaseException | None = None
         self.progress = Progress(len(self.todo), enabled=progress)
 
     # -- decisions shared by both loops -----------------------------------------------
@@ -147,7 +148,7 @@ class _LocalRun:
         if attempt.error:
             outcome = TaskOutcome(node.task, Outcome.FAILED, node.reason, attempt.error, attempt.duration)
             if self.first_failure is None:
-                self.first_failure = outcome
+                self.first_failure, self.first_exception = outcome, attempt.exception
             logger.error("%s failed:\n%s", node.task, attempt.error)
         elif attempt.skipped:
             node.status = Status.COMPLETE

@@ -262,11 +262,6 @@ def test_lock_of_a_live_process_makes_the_run_wait_then_time_out(flow, tmp_path,
     assert _executions(tmp_path)["ConcRoot"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core fix pending: locks.task_lock uses POSIX byte-range locks, which belong to the process, "
-    "so two threads of one process both take the same task's lock",
-)
 def test_two_threads_running_the_same_flow_run_each_task_once(flow, tmp_path):
     barrier = threading.Barrier(2)
     results: list[flowlib.RunResult] = []

@@ -258,3 +258,14 @@ def test_retry_count_retries_a_failing_task(tmp_path):
     assert result.ran == [Flaky()] and attempts.read_text() == "xxx"
     assert Flaky().output_load() == "ok"
     assert flowlib.run(Once(), abort=False).failed == [Once()]
+
+
+def test_failure_chains_the_original_exception():
+    class Raises(flowlib.TaskPickle):
+        def run(self):
+            raise KeyError("missing column")
+
+    for workers in (1, 2):
+        with pytest.raises(flowlib.TaskFailedError) as info:
+            flowlib.run(Raises(), workers=workers, forced_all=True)
+        assert isinstance(info.value.__cause__, KeyError)
