@@ -27,11 +27,12 @@ from flowlib.errors import (
     TaskFailedError,
     TaskIncompleteError,
 )
-from flowlib.graph import Plan, Status, build_plan
+from flowlib.export import FlowGraph, graph
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
 from flowlib.lineage import lineage
 from flowlib.params import *  # noqa: F403 - luigi's parameter types
 from flowlib.params import __all__ as _param_names
+from flowlib.plan import Plan, Status, build_plan
 from flowlib.preview import Preview, preview
 from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.runner import run
@@ -57,6 +58,8 @@ __all__ = [
     "run",
     "preview",
     "build_plan",
+    "graph",
+    "FlowGraph",
     "invalidate_upstream",
     "invalidate_downstream",
     "Workflow",

@@ -39,8 +39,8 @@ import luigi.worker
 from luigi.execution_summary import _summary_dict  # the categories of luigi's own summary
 
 from flowlib.errors import FlowlibError
-from flowlib.graph import Plan, build_plan
 from flowlib.invalidate import invalidate_tasks
+from flowlib.plan import Plan, build_plan
 from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.settings import settings
 from flowlib.task import Task

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import luigi
 
-from flowlib.graph import build_plan
 from flowlib.locks import pid_alive
+from flowlib.plan import build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
 from flowlib.storage import TEMP_SUFFIX, Storage, get_storage

@@ -34,8 +34,8 @@ import luigi.configuration
 
 import flowlib
 from flowlib.errors import FlowlibError
-from flowlib.graph import build_plan
 from flowlib.invalidate import invalidate_tasks
+from flowlib.plan import build_plan
 from flowlib.task import Task
 
 __all__ = ["main", "load_task_class", "parse_task_params", "UsageError"]

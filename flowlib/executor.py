@@ -108,7 +108,7 @@ def execute_pickled(payload: bytes) -> tuple[bool, bool, str, bytes, float]:
     def still_needed() -> bool:
         if forced or not record_changed(task, planned_record):
             return True
-        from flowlib.graph import build_plan
+        from flowlib.plan import build_plan
 
         return not build_plan([task], rerun_stale=rerun_stale).roots[0].complete
 

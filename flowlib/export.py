@@ -4,9 +4,6 @@
 ``run``) and returns a :class:`FlowGraph`. Edges point the way data flows, from
 a task to the tasks that require it.
 
-Importing this module also makes the module ``flowlib.graph`` (the plan) callable,
-so ``flowlib.graph(tasks)`` works while ``flowlib.graph.build_plan`` stays where it is.
-
 Example:
     >>> print(flowlib.graph(Train(scale=2.0)).to_mermaid())  # doctest: +SKIP
     flowchart LR
@@ -16,17 +13,14 @@ Example:
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import luigi
 
 from flowlib.errors import FlowlibError
-from flowlib.graph import Node, Plan, Status, build_plan
+from flowlib.plan import Node, Plan, Status, build_plan
 
 __all__ = ["FlowGraph", "graph"]
 
@@ -162,15 +156,3 @@ def graph(tasks: luigi.Task | Iterable[luigi.Task], *, rerun_stale: bool | None 
         >>> flowlib.graph(Train(scale=2.0)).to_dot()  # doctest: +SKIP
     """
     return FlowGraph.from_tasks(tasks, rerun_stale=rerun_stale)
-
-
-class _CallableGraphModule(types.ModuleType):
-    """The class of the module ``flowlib.graph``: calling it is :func:`flowlib.export.graph`."""
-
-    def __call__(self, tasks: Any, *, rerun_stale: bool | None = None) -> FlowGraph:
-        return graph(tasks, rerun_stale=rerun_stale)
-
-
-_plan_module = sys.modules["flowlib.graph"]
-if not isinstance(_plan_module, _CallableGraphModule):
-    _plan_module.__class__ = _CallableGraphModule

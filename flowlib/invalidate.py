@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import luigi
 
 from flowlib.errors import FlowlibError
-from flowlib.graph import build_plan
+from flowlib.plan import build_plan
 
 __all__ = ["invalidate_tasks", "invalidate_upstream", "invalidate_downstream"]
 

@@ -35,7 +35,7 @@ import luigi
 import pandas as pd
 from luigi.parameter import ParameterVisibility
 
-from flowlib.graph import Node, build_plan
+from flowlib.plan import Node, build_plan
 from flowlib.record import read_record
 from flowlib.task import Task
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import luigi
 
-from flowlib.graph import Node, Plan, Status, build_plan, gc_paused
+from flowlib.plan import Node, Plan, Status, build_plan, gc_paused
 
 __all__ = ["Preview", "preview", "render", "ask"]
 

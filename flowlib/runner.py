@@ -27,7 +27,7 @@ from flowlib.executor import (
     runs_in_main_process,
     sweep_temp_files,
 )
-from flowlib.graph import Node, Plan, Status, build_plan, refresh
+from flowlib.plan import Node, Plan, Status, build_plan, refresh
 from flowlib.progress import Progress
 from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.settings import settings

@@ -358,7 +358,7 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     def complete(self) -> bool:
         """Complete when its outputs and record are sound and every upstream task is complete."""
-        from flowlib.graph import is_complete
+        from flowlib.plan import is_complete
 
         return is_complete(self)
 

@@ -30,8 +30,8 @@ from typing import IO, Any
 import luigi
 import pyarrow.parquet as pq
 
-from flowlib.graph import build_plan
 from flowlib.hashing import hash_file
+from flowlib.plan import build_plan
 from flowlib.record import read_record, record_path
 from flowlib.targets import FileTarget, JSONTarget, ParquetTarget, PickleTarget
 from flowlib.targets.base import describe

@@ -14,7 +14,7 @@ from typing import Any
 import luigi
 
 from flowlib.errors import FlowlibError
-from flowlib.graph import build_plan
+from flowlib.plan import build_plan
 from flowlib.preview import Preview, preview
 from flowlib.result import RunResult
 from flowlib.runner import run

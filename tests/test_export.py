@@ -26,13 +26,10 @@ def dot_nodes(dot: str) -> dict[str, str]:
     return found
 
 
-def test_graph_is_callable_on_the_plan_module():
+def test_graph_returns_a_flow_graph():
     picture = flowlib.graph(Scored())
     assert isinstance(picture, FlowGraph)
-    assert flowlib.graph.build_plan is flowlib.build_plan  # the plan module is still itself
-    import flowlib.graph as plan_module
-
-    assert plan_module.Status is flowlib.Status
+    assert "graph" in flowlib.__all__ and "FlowGraph" in flowlib.__all__
 
 
 def test_to_dot_has_every_task_each_edge_once_and_statuses():
