@@ -40,11 +40,15 @@ class Attempt:
     duration: float = 0.0
 
 
+def _in_memory(task: luigi.Task) -> bool:
+    if not isinstance(task, Task):
+        return False
+    return not task.target_class.is_file or getattr(task.storage(), "protocol", "") == "memory"
+
+
 def runs_in_main_process(task: luigi.Task) -> bool:
-    """Tasks that save or load memory targets must run where those objects live."""
-    if isinstance(task, Task) and not task.target_class.is_file:
-        return True
-    return any(isinstance(dep, Task) and not dep.target_class.is_file for dep in luigi.task.flatten(task.requires()))
+    """Tasks that save or load in-memory outputs (memory targets, ``memory://`` roots) run where those live."""
+    return _in_memory(task) or any(_in_memory(dep) for dep in luigi.task.flatten(task.requires()))
 
 
 @contextlib.contextmanager

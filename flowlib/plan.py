@@ -329,7 +329,7 @@ def is_complete(task: luigi.Task) -> bool:
 
     A COMPLETE verdict is reused until this process writes or removes any record.
     """
-    now = generation()
+    now = (generation(), settings.dir, repr(sorted(settings.storage_options.items())))
     if _complete_cache["generation"] != now:
         _complete_cache.update(generation=now, ids=set())
     known: set[str] = _complete_cache["ids"]

@@ -204,13 +204,27 @@ class FsspecStorage(Storage):
             yield handle
 
     def list_files(self, directory: str) -> list[str]:
-        if not self.fs.exists(directory):
-            return []
-        return [str(p) for p in self.fs.find(directory)]
+        try:
+            if not self.fs.exists(directory):
+                return []
+            return [str(p) for p in self.fs.find(directory)]
+        finally:  # a cached listing would hide later writes by other machines from exists()
+            self.fs.invalidate_cache(directory)
 
 
 _cache: dict[tuple[str, str], Storage] = {}
 _cache_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """Worker processes build their own filesystems: fsspec clients (s3fs...) are not fork-safe."""
+    global _cache_lock
+    _cache.clear()
+    _cache_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Storage:

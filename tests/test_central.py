@@ -171,8 +171,6 @@ def test_bad_url_is_rejected():
         normalise_url("ftp://host:1")
 
 
-@pytest.mark.xfail(strict=True, reason="graph.is_complete reuses COMPLETE verdicts after the root changes "
-                   "(its cache ignores settings.dir); see the report")
 def test_a_new_root_is_not_complete_because_an_old_one_was(tmp_path):
     flowlib.set_dir(tmp_path / "first-root")
     flowlib.run(Numbers(n=36))

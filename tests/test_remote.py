@@ -156,8 +156,6 @@ def test_invalidate_removes_the_objects(moto, s3_root):
 
 
 @needs_s3
-@pytest.mark.xfail(strict=True, reason="storage.py: FsspecStorage.list_files leaves fsspec's listings cache "
-                   "filled, so exists() misses objects other processes write; see the report")
 def test_listing_does_not_hide_objects_written_by_other_machines(moto, s3_root):
     storage = get_storage(flowlib.settings.dir, flowlib.settings.storage_options)
     storage.write_bytes(f"{storage.root}/Shared/a.bin", b"a")
@@ -167,8 +165,6 @@ def test_listing_does_not_hide_objects_written_by_other_machines(moto, s3_root):
 
 
 @needs_s3
-@pytest.mark.xfail(strict=True, reason="storage.py: the storage cache hands forked worker processes the parent's "
-                   "s3fs filesystem, which is not fork-safe; see the report")
 def test_worker_processes_on_s3(moto, s3_root):
     result = flowlib.run(Gather(width=4), workers=2, abort=False)
     assert result, str(result)
@@ -205,8 +201,6 @@ def test_a_flow_on_a_memory_url():
                                                         for k in expected_keys(FLOW, "x")]
 
 
-@pytest.mark.xfail(strict=True, reason="executor.py: tasks on a memory:// root run in worker processes whose "
-                   "memory the parent never sees; see the report")
 def test_worker_processes_on_a_memory_url():
     flowlib.set_dir(f"memory://flows-{uuid.uuid4().hex[:8]}")
     result = flowlib.run(Gather(width=3), workers=2, abort=False)
