@@ -53,6 +53,8 @@ class Target(luigi.Target):  # type: ignore[misc]
 
     name: ClassVar[str] = ""
     suffix: ClassVar[str] = ""
+    #: Said when a file cannot be read: why, besides damage, that may be.
+    unreadable_because: ClassVar[str] = ""
     #: ``True`` when the output lives in files (so other processes can see it).
     is_file: ClassVar[bool] = True
 
@@ -109,12 +111,12 @@ class FileTarget(Target):
         try:
             with self.storage.reading(self.path) as source:
                 return self._read(source)
-        except FileNotFoundError:
+        except (FileNotFoundError, MemoryError):
             raise
         except Exception as exc:
             raise CorruptOutputError(
                 f"cannot read {self.name} output {self.path!r}: {type(exc).__name__}: {exc}. "
-                "The file is damaged; invalidate the task and run it again"
+                f"The file is damaged{self.unreadable_because}; invalidate the task and run it again"
             ) from exc
 
     def remove(self) -> None:

@@ -1,6 +1,7 @@
 """Any Python object, pickled with cloudpickle (lambdas and local classes included).
 
-Loading a pickle runs code: load pickles only from roots you trust.
+Loading a pickle runs code: load pickles only from roots you trust. The other
+formats only ever parse data.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ class PickleTarget(FileTarget):
 
     name = "pickle"
     suffix = ".pkl"
+    unreadable_because = ", or it needs a module this process cannot import"
 
     def _write(self, obj: Any, path: str) -> None:
         with open(path, "wb") as handle:
             try:
                 cloudpickle.dump(obj, handle, protocol=5)
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                raise TargetFormatError(f"cannot pickle {type(obj).__name__}: {exc}") from exc
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+                raise TargetFormatError(
+                    f"cannot pickle {type(obj).__name__}: {type(exc).__name__}: {exc}; save the data it holds "
+                    "instead of the object (e.g. not open files, locks or connections)"
+                ) from exc
 
     def _read(self, source: str | IO[bytes]) -> Any:
         if isinstance(source, str):
