@@ -214,6 +214,8 @@ def _requirements(task: luigi.Task, known_complete: set[str] | None) -> list[lui
     for dep in deps:
         if not isinstance(dep, luigi.Task):
             raise FlowlibError(f"{task}.requires() returned {dep!r}; return tasks, lists or dicts of tasks")
+    if isinstance(task, Task):
+        task.__dict__["_flowlib_deps"] = deps  # the run reads upstream records through these
     return deps
 
 

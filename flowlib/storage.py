@@ -229,7 +229,9 @@ if hasattr(os, "register_at_fork"):
 
 def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Storage:
     """The storage for ``root`` (a path or URL), shared by every task that uses it."""
-    key = (root, repr(sorted((storage_options or {}).items())))
+    options = repr(sorted(storage_options.items())) if storage_options else ""
+    where = root if "://" in root or os.path.isabs(root) else os.path.join(os.getcwd(), root)
+    key = (where, options)
     storage = _cache.get(key)
     if storage is None:
         if root.startswith("file://"):

@@ -301,7 +301,8 @@ class Task(luigi.Task):  # type: ignore[misc]
     def _consumed(self) -> dict[str, dict[str, str]]:
         """The output fingerprints of each upstream flowlib task, as its record says now."""
         consumed: dict[str, dict[str, str]] = {}
-        for dep in flatten(self.requires()):
+        deps = self.__dict__.get("_flowlib_deps")  # left by the plan that scheduled this run
+        for dep in deps if deps is not None else flatten(self.requires()):
             if isinstance(dep, Task):
                 record = read_record(dep)
                 outputs = (record or {}).get("outputs", {})
