@@ -189,6 +189,24 @@ def test_memory_fingerprint_is_new_on_every_save(storage):
     assert target.save(frame).fingerprint != target.save(frame).fingerprint
 
 
+@pytest.mark.parametrize("fmt", FILE_FORMATS)
+def test_every_file_format_works_on_an_fsspec_root(fmt, tmp_path):
+    """Remote roots hand ``_read`` an open binary file instead of a path."""
+    pytest.importorskip("fsspec")
+    storage = get_storage(f"memory://contract-{tmp_path.name}")
+    target = make_target(fmt, storage)
+    frame = simple_frame().assign(note=pd.Series(["a\nb", "", None], dtype="str"))
+    target.save(frame)
+    assert target.exists()
+    pd.testing.assert_frame_equal(target.load(), frame)
+    data = storage.read_bytes(target.path)
+    storage.write_bytes(target.path, data[:-1])
+    with pytest.raises(flowlib.CorruptOutputError, match="damaged"):
+        target.load()
+    target.remove()
+    assert not target.exists()
+
+
 # -- atomic writes -------------------------------------------------------------------------------------------------
 
 
