@@ -705,6 +705,20 @@ def test_csv_marks_multiline_values_with_crlf_and_reads_them_across_blocks(stora
     assert b"\r" not in Path(plain.path).read_bytes()
 
 
+def test_csv_without_line_end_choice_reads_every_file_as_multiline(storage, monkeypatch):
+    """pyarrow before 22 cannot write CRLF rows: then every file is read with the multi-line parser."""
+    from flowlib.targets import csv as csv_module
+
+    monkeypatch.setattr(csv_module, "_WRITE_MULTILINE", csv_module._WRITE)
+    monkeypatch.setattr(csv_module, "_MARKS_MULTILINE", False)
+    n = 120_000
+    frame = pd.DataFrame({"text": pd.Series([f"row {i}\nnext" for i in range(n)], dtype="str"), "i": range(n)})
+    target = make_target("csv", storage)
+    target.save(frame)
+    assert b"\r" not in Path(target.path).read_bytes()
+    pd.testing.assert_frame_equal(target.load(), frame)
+
+
 def test_csv_infers_a_column_from_the_whole_file_not_its_first_block(storage):
     """pyarrow guesses types from the first 1 MiB; a later non-number keeps the column text."""
     values = [str(i) for i in range(300_000)] + ["not a number"]

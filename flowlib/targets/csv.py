@@ -41,7 +41,11 @@ _CONVERT = pacsv.ConvertOptions(
 _FAST = pacsv.ParseOptions(ignore_empty_lines=False)
 _MULTILINE = pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True)
 _WRITE = pacsv.WriteOptions(batch_size=8192)
-_WRITE_MULTILINE = pacsv.WriteOptions(batch_size=8192, eol="\r\n")
+try:
+    _WRITE_MULTILINE = pacsv.WriteOptions(batch_size=8192, eol="\r\n")
+    _MARKS_MULTILINE = True
+except TypeError:  # pyarrow < 22 cannot choose the line end: read every file as if values span lines
+    _WRITE_MULTILINE, _MARKS_MULTILINE = _WRITE, False
 _MAX_BLOCK = (1 << 31) - 1
 _TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
 
@@ -141,7 +145,7 @@ class CSVTarget(FileTarget):
         if not tail.endswith(b"\n"):
             # The writer ends every row with a line break: anything else was cut off mid-row.
             raise ValueError(f"the file ends mid-row ({size} bytes, no final line break): it was truncated")
-        parse = _MULTILINE if tail == b"\r\n" else _FAST
+        parse = _MULTILINE if tail == b"\r\n" or not _MARKS_MULTILINE else _FAST
         try:
             table = pacsv.read_csv(source, parse_options=parse, convert_options=_CONVERT)
         except pa.ArrowInvalid:
