@@ -104,6 +104,13 @@ class Measured:
     details: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     loads: list[float] = field(default_factory=list)
+    #: The result dict of every successful run, in order.
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def median_of(self, key: str) -> float | None:
+        """The median of one numeric field over the successful runs."""
+        values = [float(s[key]) for s in self.samples if isinstance(s.get(key), (int, float))]
+        return statistics.median(values) if values else None
 
     @property
     def ok(self) -> bool:
@@ -153,6 +160,7 @@ def interleaved(
                 log(f"    {name}: {measured.describe_error()}")
                 continue
             measured.runs.append(float(sample["seconds"]))
+            measured.samples.append(sample)
             measured.details = sample
             log(f"    {name}: {sample['seconds']:.3f} s")
             if sample["seconds"] >= LONG_SECONDS or name in (once or set()):

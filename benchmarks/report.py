@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import CaseResult
+from benchmarks.context import CaseResult
 from benchmarks.profiling import Profile
 from benchmarks.rows import Row, fmt_seconds
 
@@ -152,26 +152,42 @@ def _profile_section(profile: Profile) -> list[str]:
     lines = [f"### {profile.figure}", ""]
     if profile.error:
         return lines + [f"The profile could not be taken: {profile.error}", ""]
-    lines.append(f"Profiled run: {fmt_seconds(profile.seconds)} (cProfile slows it down). Self time by area:")
-    lines.append("")
-    lines.append("| area | share of self time |")
-    lines.append("|---|---|")
-    lines += [f"| {bucket} | {share:.0%} |" for bucket, share in profile.buckets if share >= 0.01]
+    compared = profile.baseline_seconds is not None
+    scale = f" x {profile.scale:g}" if profile.scale != 1 else ""
+    lines.append(
+        f"Profiled flowlib run: {fmt_seconds(profile.seconds)}"
+        + (
+            f"; profiled baseline{scale}: {fmt_seconds((profile.baseline_seconds or 0) * profile.scale)}"
+            if compared
+            else ""
+        )
+        + " (cProfile slows Python code more than C code). Self time by area"
+        + (", largest extra first:" if compared else ":")
+    )
+    if profile.baseline_error:
+        lines.append(f"(The baseline could not be profiled: {profile.baseline_error}.)")
+    lines += ["", "| area | flowlib | baseline | extra |", "|---|---|---|---|"]
+    total = sum(mine for _a, mine, _b in profile.areas) or 1.0
+    for area, mine, base in profile.areas:
+        if max(mine, base) / total >= 0.01:
+            base_text = fmt_seconds(base) if compared else "—"
+            lines.append(
+                f"| {area} | {fmt_seconds(mine)} | {base_text} | {fmt_seconds(mine - base) if compared else '—'} |"
+            )
     lines.append("")
     advice = profile.advice()
     if advice:
-        lines.append("What would close it:")
-        lines.append("")
-        lines += [f"* **{bucket}**: {text}" for bucket, text in advice]
-        lines.append("")
+        lines += ["What would close it:", ""] + [f"* **{area}**: {text}" for area, text in advice] + [""]
     lines += [
-        "<details><summary>Top functions (cumulative time)</summary>",
+        "<details><summary>Functions by extra cumulative time, then the flowlib profile</summary>",
+        "",
+        "```",
+        profile.extra_functions,
+        "```",
         "",
         "```",
         profile.cumulative,
         "```",
-        "",
-        "Top functions (self time):",
         "",
         "```",
         profile.self_time,

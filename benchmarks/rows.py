@@ -57,6 +57,10 @@ class Row:
     flowlib_failed: bool = False
     #: How to rerun the flowlib side under cProfile: ``(module:function, kwargs)``.
     profile: tuple[str, dict[str, Any]] | None = None
+    #: The same for the baseline, to show where flowlib spends time the baseline does not.
+    profile_baseline: tuple[str, dict[str, Any]] | None = None
+    #: The baseline profile's times are multiplied by this (e.g. 10 for a flow 10 times smaller).
+    profile_scale: float = 1.0
 
     @property
     def verdict(self) -> str:
@@ -75,6 +79,7 @@ def compare(
     limit: float | None,
     *,
     profile: tuple[str, dict[str, Any]] | None = None,
+    profile_baseline: tuple[str, dict[str, Any]] | None = None,
     note: str = "",
 ) -> Row:
     """``flowlib / baseline <= limit`` (``limit=None``: a reference figure, no target)."""
@@ -91,6 +96,7 @@ def compare(
         flow.seconds,
         base.seconds,
         profile=profile,
+        profile_baseline=profile_baseline,
     )
     if not flow.ok:
         row.passed, row.flowlib_failed = (False if limit is not None else None), True
@@ -118,15 +124,17 @@ def check(
     baseline: str = "—",
     note: str = "",
     profile: tuple[str, dict[str, Any]] | None = None,
+    profile_baseline: tuple[str, dict[str, Any]] | None = None,
+    profile_scale: float = 1.0,
     failed: bool = False,
 ) -> Row:
     """A figure judged by a condition rather than a ratio (lines per task, memory, recursion limit).
 
     ``failed``: flowlib itself raised an error (``note`` says which).
     """
-    return Row(
-        case, figure, flowlib or "—", baseline, target, value, passed, note, profile=profile, flowlib_failed=failed
-    )
+    row = Row(case, figure, flowlib or "—", baseline, target, value, passed, note, profile=profile)
+    row.profile_baseline, row.profile_scale, row.flowlib_failed = profile_baseline, profile_scale, failed
+    return row
 
 
 def info(case: str, figure: str, measured: Measured, baseline: str = "—", note: str = "") -> Row:

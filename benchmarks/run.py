@@ -14,15 +14,29 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.cases import CASES, FULL, SMOKE, CaseResult, Context
+from benchmarks.context import FULL, SMOKE, CaseResult, Context
+from benchmarks.data_cases import throughput, workers
 from benchmarks.flows import d6tflow_available
+from benchmarks.graph_cases import depth_breadth, first_run, preview, rerun, scaling
 from benchmarks.harness import LOADS, REPO, load_average
 from benchmarks.profiling import Profile, profile
 from benchmarks.report import as_json, machine, summary_lines, write_report
 
-__all__ = ["main"]
+__all__ = ["main", "CASES"]
+
+#: Every case, in the order the suite runs them (``--only`` picks some).
+CASES: dict[str, Callable[[Context], CaseResult]] = {
+    "first_run": first_run,
+    "rerun": rerun,
+    "preview": preview,
+    "depth_breadth": depth_breadth,
+    "throughput": throughput,
+    "workers": workers,
+    "scaling": scaling,
+}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -64,7 +78,7 @@ def _profiles(ctx: Context, cases: list[CaseResult], limit: int) -> list[Profile
         for row in case.rows:
             if row.passed is not False or row.profile is None or len(found) >= limit:
                 continue
-            key = row.profile[0] + json.dumps(row.profile[1], sort_keys=True)
+            key = json.dumps([row.profile, row.profile_baseline, row.profile_scale], sort_keys=True)
             if key in seen:
                 continue
             seen.add(key)
@@ -73,8 +87,9 @@ def _profiles(ctx: Context, cases: list[CaseResult], limit: int) -> list[Profile
             found.append(
                 profile(
                     figure,
-                    row.profile[0],
-                    row.profile[1],
+                    row.profile,
+                    baseline=row.profile_baseline,
+                    scale=row.profile_scale,
                     fresh_dir=ctx.fresh("profile"),
                     timeout=ctx.sizes.timeout * 2,
                 )

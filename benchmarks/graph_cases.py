@@ -1,146 +1,19 @@
-"""The cases of issue 4, each a set of side-by-side measurements turned into table rows.
+"""The graph cases of issue 4: first run (1), rerun (2), preview (3), depth and breadth (4), growth.
 
-A case function takes the :class:`Context` (sizes, scratch directories, what is installed) and
-returns a :class:`CaseResult`. The flowlib side of each row carries the recipe to profile it.
+Each returns a :class:`~benchmarks.context.CaseResult`; each flowlib figure carries the recipe
+to profile it and its baseline.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from benchmarks.context import FRESH, GIB, CaseResult, Context, failed, fixed, missing_d6tflow
 from benchmarks.flows import SHAPES
 from benchmarks.harness import Measured, interleaved, run_child
-from benchmarks.rows import Row, check, compare, fmt_bytes, fmt_seconds, info
+from benchmarks.rows import check, compare, fmt_bytes, fmt_seconds, info
 
-__all__ = ["Sizes", "FULL", "SMOKE", "Context", "CaseResult", "CASES", "FRESH"]
-
-#: In a profile recipe, ``directory=FRESH`` means "a new empty directory".
-FRESH = "@fresh"
-GIB = 2**30
-
-
-@dataclass(frozen=True)
-class Sizes:
-    tasks: int
-    chain: int
-    groups: tuple[int, int]
-    small_groups: tuple[int, int]
-    rows: int
-    worker_tasks: int
-    worker_seconds: float
-    scaling: tuple[int, ...]
-    repeats: int
-    timeout: float
-    other_preview_timeout: float
-    peak_formats: tuple[str, ...]
-
-
-FULL = Sizes(
-    tasks=5000,
-    chain=10_000,
-    groups=(100, 1000),
-    small_groups=(10, 1000),
-    rows=5_000_000,
-    worker_tasks=8,
-    worker_seconds=1.0,
-    scaling=(500, 1000, 2000, 5000),
-    repeats=3,
-    timeout=900.0,
-    other_preview_timeout=60.0,
-    peak_formats=("parquet", "csv", "pickle"),
-)
-SMOKE = Sizes(
-    tasks=200,
-    chain=1500,
-    groups=(20, 50),
-    small_groups=(2, 50),
-    rows=50_000,
-    worker_tasks=8,
-    worker_seconds=0.2,
-    scaling=(100, 200),
-    repeats=1,
-    timeout=120.0,
-    other_preview_timeout=10.0,
-    peak_formats=("parquet",),
-)
-
-
-@dataclass
-class Context:
-    """What the cases share: sizes, scratch space, what is installed, results to reuse."""
-
-    sizes: Sizes
-    smoke: bool
-    workdir: Path
-    d6tflow_missing: str | None
-    log: Callable[[str], None] = print
-    memo: dict[tuple[Any, ...], Measured] = field(default_factory=dict)
-    complete: dict[tuple[str, str, int], str] = field(default_factory=dict)
-    _ids: itertools.count = field(default_factory=itertools.count)
-
-    def fresh(self, label: str) -> str:
-        path = self.workdir / f"{label}-{next(self._ids)}"
-        return str(path)
-
-    def kinds(self, *kinds: str) -> list[str]:
-        return [k for k in kinds if k != "d6tflow" or self.d6tflow_missing is None]
-
-    def first_run_spec(self, kind: str, shape: str, n: int) -> tuple[str, Callable[[int], dict[str, Any]]]:
-        """A first run in a fresh directory, remembered as the complete flow of ``kind``."""
-
-        def kwargs(_round: int) -> dict[str, Any]:
-            directory = self.fresh(f"first-{kind}-{shape}-{n}")
-            self.complete[(kind, shape, n)] = directory
-            return {"kind": kind, "shape": shape, "n": n, "directory": directory}
-
-        return "benchmarks.dag:first_run", kwargs
-
-    def complete_dir(self, kind: str, shape: str, n: int) -> tuple[str, Measured | None]:
-        """A directory holding the complete flow (running it first if no case did); or the failure."""
-        known = self.memo.get(("first_run", kind, shape, n))
-        if (kind, shape, n) in self.complete and known is not None and known.ok:
-            return self.complete[(kind, shape, n)], None
-        self.log(f"    setting up a complete {shape} flow of {n} tasks for {kind}")
-        target, kwargs_for = self.first_run_spec(kind, shape, n)
-        setup = interleaved({kind: (target, kwargs_for)}, repeats=1, timeout=self.sizes.timeout, log=self.log)[kind]
-        self.memo[("first_run", kind, shape, n)] = setup
-        return self.complete[(kind, shape, n)], None if setup.ok else setup
-
-
-@dataclass
-class CaseResult:
-    name: str
-    title: str
-    rows: list[Row] = field(default_factory=list)
-    scaling: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-def _fixed(kwargs: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
-    """The same arguments in every round."""
-    return lambda _round: kwargs
-
-
-def _missing_d6tflow(case: str, figure: str, ctx: Context) -> Row:
-    return check(
-        case,
-        figure,
-        "not measured",
-        None,
-        "—",
-        baseline="d6tflow: —",
-        note=f"d6tflow not measured: {ctx.d6tflow_missing}",
-    )
-
-
-def _failed(name: str, error: Measured) -> Measured:
-    failed = Measured(name, error=f"setup failed: {error.describe_error()}", details=error.details)
-    return failed
+__all__ = ["first_run", "rerun", "preview", "depth_breadth", "scaling"]
 
 
 # -- 1. first run ---------------------------------------------------------------------------------
@@ -157,13 +30,33 @@ def first_run(ctx: Context) -> CaseResult:
         for kind, value in measured.items():
             ctx.memo[("first_run", kind, shape, n)] = value
         recipe = ("benchmarks.dag:first_run", {"kind": "flowlib", "shape": shape, "n": n, "directory": FRESH})
+        floor_recipe = ("benchmarks.dag:first_run", {**recipe[1], "kind": "floor"})
         figure = f"{shape}, {n:,} tasks"
         floor_note = _floor_split(measured["floor"])
         result.rows.append(
-            compare(case, figure, measured["flowlib"], measured["floor"], "floor", 1.5, profile=recipe, note=floor_note)
+            compare(
+                case,
+                figure,
+                measured["flowlib"],
+                measured["floor"],
+                "floor",
+                1.5,
+                profile=recipe,
+                profile_baseline=floor_recipe,
+                note=floor_note,
+            )
         )
         result.rows.append(
-            compare(case, figure, measured["flowlib"], measured["luigi"], "luigi local scheduler", 0.2, profile=recipe)
+            compare(
+                case,
+                figure,
+                measured["flowlib"],
+                measured["luigi"],
+                "luigi local scheduler",
+                0.2,
+                profile=recipe,
+                profile_baseline=floor_recipe,
+            )
         )
         if "d6tflow" in measured:
             result.rows.append(
@@ -178,10 +71,10 @@ def first_run(ctx: Context) -> CaseResult:
                 )
             )
         else:
-            result.rows.append(_missing_d6tflow(case, figure, ctx))
+            result.rows.append(missing_d6tflow(case, figure, ctx))
     ctx.log("  task construction only (diamond)")
     specs = {
-        kind: ("benchmarks.dag:construct", _fixed({"kind": kind, "shape": "diamond", "n": n}))
+        kind: ("benchmarks.dag:construct", fixed({"kind": kind, "shape": "diamond", "n": n}))
         for kind in ("flowlib", "luigi")
     }
     built = interleaved(specs, repeats=ctx.sizes.repeats, timeout=ctx.sizes.timeout, log=ctx.log)
@@ -199,11 +92,18 @@ def first_run(ctx: Context) -> CaseResult:
     return result
 
 
+def _floor_rerun(ctx: Context, shape: str, n: int) -> tuple[str, dict[str, Any]] | None:
+    directory = ctx.complete.get(("floor", shape, n))
+    if directory is None:
+        return None
+    return "benchmarks.dag:rerun", {"kind": "floor", "shape": shape, "n": n, "directory": directory}
+
+
 def _floor_split(floor: Measured) -> str:
-    construct = floor.details.get("construct_seconds")
-    if not floor.ok or construct is None:
+    construct = floor.median_of("construct_seconds")
+    if not floor.ok or construct is None or floor.seconds is None:
         return ""
-    return f"floor: construct {fmt_seconds(construct)} + write {fmt_seconds(floor.details['seconds'] - construct)}"
+    return f"floor: construct {fmt_seconds(construct)} + write {fmt_seconds(floor.seconds - construct)} (medians)"
 
 
 # -- 2. rerun -------------------------------------------------------------------------------------
@@ -216,10 +116,10 @@ def rerun(ctx: Context) -> CaseResult:
     for kind in ctx.kinds("flowlib", "floor", "luigi", "d6tflow"):
         directory, failure = ctx.complete_dir(kind, shape, n)
         if failure is not None:
-            setup_failures[kind] = _failed(kind, failure)
+            setup_failures[kind] = failed(kind, failure)
             continue
         kwargs = {"kind": kind, "shape": shape, "n": n, "directory": directory}
-        specs[kind] = ("benchmarks.dag:rerun", _fixed(kwargs))
+        specs[kind] = ("benchmarks.dag:rerun", fixed(kwargs))
     measured = interleaved(specs, repeats=ctx.sizes.repeats, timeout=ctx.sizes.timeout, once={"d6tflow"}, log=ctx.log)
     measured.update(setup_failures)
     for kind, value in measured.items():
@@ -239,13 +139,14 @@ def rerun(ctx: Context) -> CaseResult:
             "floor (construct + stat)",
             1.5,
             profile=recipe,
+            profile_baseline=_floor_rerun(ctx, shape, n),
             note="flowlib checks every task's outputs and record",
         )
     )
     if "d6tflow" in measured:
         result.rows.append(compare(case, figure, flow, measured["d6tflow"], "d6tflow", 1 / 50, profile=recipe))
     else:
-        result.rows.append(_missing_d6tflow(case, figure, ctx))
+        result.rows.append(missing_d6tflow(case, figure, ctx))
     result.rows.append(
         compare(
             case,
@@ -270,11 +171,11 @@ def preview(ctx: Context) -> CaseResult:
     for kind in ctx.kinds("flowlib", "floor", "luigi", "d6tflow"):
         directory, failure = ctx.complete_dir(kind, shape, n)
         if failure is not None:
-            failures[kind] = _failed(kind, failure)
+            failures[kind] = failed(kind, failure)
             continue
         kwargs = {"kind": kind, "shape": shape, "n": n, "directory": directory}
         target = "benchmarks.dag:rerun" if kind == "floor" else "benchmarks.dag:preview"
-        specs[kind] = (target, _fixed(kwargs))
+        specs[kind] = (target, fixed(kwargs))
     slow = ctx.sizes.other_preview_timeout
     measured = interleaved(
         specs,
@@ -302,6 +203,7 @@ def preview(ctx: Context) -> CaseResult:
             "floor (construct + stat)",
             1.5,
             profile=recipe,
+            profile_baseline=_floor_rerun(ctx, shape, n),
             note="text rendered, not printed",
         )
     )
@@ -329,7 +231,7 @@ def preview(ctx: Context) -> CaseResult:
     if "d6tflow" in measured:
         result.rows.append(compare(case, figure, flow, measured["d6tflow"], "d6tflow.preview", None, note="reference"))
     else:
-        result.rows.append(_missing_d6tflow(case, figure, ctx))
+        result.rows.append(missing_d6tflow(case, figure, ctx))
     return result
 
 
@@ -368,7 +270,7 @@ def depth_breadth(ctx: Context) -> CaseResult:
     ctx.log(f"    flowlib: {times} {chain.get('error', '')}")
     for kind, what in (("luigi", "luigi deps_tree preview"), ("d6tflow", "d6tflow run")):
         if kind not in ctx.kinds(kind):
-            result.rows.append(_missing_d6tflow(case, f"chain of {size.chain:,}", ctx))
+            result.rows.append(missing_d6tflow(case, f"chain of {size.chain:,}", ctx))
             continue
         other = run_child(
             "benchmarks.dag:depth_other",
@@ -387,7 +289,7 @@ def depth_breadth(ctx: Context) -> CaseResult:
         specs = {
             what: (
                 "benchmarks.dag:breadth",
-                _fixed(
+                fixed(
                     {
                         "kind": kind,
                         "what": what,
@@ -417,6 +319,7 @@ def depth_breadth(ctx: Context) -> CaseResult:
                 "floor (construct + walk plain luigi tasks)",
                 1.3,
                 profile=recipe,
+                profile_baseline=("benchmarks.dag:breadth", {**recipe[1], "kind": "floor", "what": "floor"}),
                 note="nothing run yet: every output is missing",
             )
         )
@@ -434,6 +337,14 @@ def depth_breadth(ctx: Context) -> CaseResult:
     )
     for what in ("plan", "preview"):
         b, s = big[what].seconds, small[what].seconds
+        big_recipe = (
+            "benchmarks.dag:breadth",
+            {"kind": "flowlib", "what": what, "groups": size.groups[0], "size": size.groups[1], "directory": FRESH},
+        )
+        small_recipe = (
+            "benchmarks.dag:breadth",
+            {**big_recipe[1], "groups": size.small_groups[0], "size": size.small_groups[1]},
+        )
         floor_growth = (big["floor"].seconds or 0) / (small["floor"].seconds or 1)
         growth = None if b is None or s is None else b / s
         result.rows.append(
@@ -445,203 +356,11 @@ def depth_breadth(ctx: Context) -> CaseResult:
                 "≤ 12x",
                 flowlib=f"{fmt_seconds(b)} / {fmt_seconds(s)}",
                 baseline=f"floor grows {floor_growth:.1f}x",
+                profile=big_recipe,
+                profile_baseline=small_recipe,
+                profile_scale=big_tasks / small_tasks,
             )
         )
-    return result
-
-
-# -- 5. throughput --------------------------------------------------------------------------------
-def throughput(ctx: Context) -> CaseResult:
-    rows_n, case = ctx.sizes.rows, "5. throughput"
-    result = CaseResult("throughput", f"Throughput: one DataFrame of {rows_n:,} rows x 6 columns")
-    samples: dict[str, dict[str, Any]] = {}
-    for fmt in ("parquet", "csv", "pickle", "memory"):
-        ctx.log(f"  throughput: {fmt}, {rows_n} rows")
-        samples[fmt] = run_child(
-            "benchmarks.throughput:throughput",
-            {"fmt": fmt, "rows": rows_n, "directory": ctx.fresh(f"tp-{fmt}"), "repeats": ctx.sizes.repeats},
-            timeout=ctx.sizes.timeout,
-        )
-        ctx.log(f"    {samples[fmt].get('error') or samples[fmt].get('medians')}")
-
-    def pick(fmt: str, key: str) -> Measured:
-        sample = samples[fmt]
-        if "error" in sample:
-            return Measured(key, error=sample["error"], details=sample)
-        return Measured(key, runs=list(sample["runs"].get(key, [])), details=sample)
-
-    def recipe(fmt: str) -> tuple[str, dict[str, Any]]:
-        return (
-            "benchmarks.throughput:throughput",
-            {"fmt": fmt, "rows": rows_n, "directory": FRESH, "repeats": 1, "slow_baselines": False},
-        )
-
-    codec = samples["parquet"].get("codec", "zstd")
-    for kind, base, limit in (("save", "pandas.to_parquet", 1.15), ("load", "pandas.read_parquet", 1.15)):
-        result.rows.append(
-            compare(
-                case,
-                f"Parquet {kind} ({codec})",
-                pick("parquet", f"{kind}:flowlib"),
-                pick("parquet", f"{kind}:{base}"),
-                base,
-                limit,
-                profile=recipe("parquet"),
-            )
-        )
-    save = pick("csv", "save:flowlib")
-    result.rows.append(
-        compare(
-            case,
-            "CSV save",
-            save,
-            pick("csv", "save:pyarrow.csv.write_csv"),
-            "pyarrow.csv.write_csv",
-            1.5,
-            profile=recipe("csv"),
-        )
-    )
-    result.rows.append(compare(case, "CSV save", save, pick("csv", "save:pandas.to_csv"), "DataFrame.to_csv", 0.2))
-    readers = [pick("csv", "load:pandas.read_csv(engine=pyarrow)"), pick("csv", "load:pyarrow.csv.read_csv")]
-    fastest = min((m for m in readers if m.ok), key=lambda m: m.seconds or 0.0, default=readers[0])
-    result.rows.append(
-        compare(
-            case,
-            "CSV load",
-            pick("csv", "load:flowlib"),
-            fastest,
-            f"fastest: {fastest.name[5:]}",
-            1.2,
-            profile=recipe("csv"),
-            note="; ".join(f"{m.name[5:]} {fmt_seconds(m.seconds)}" for m in readers),
-        )
-    )
-    for kind, base in (("save", "pickle.dump(protocol=5)"), ("load", "pickle.load")):
-        result.rows.append(
-            compare(
-                case,
-                f"pickle {kind}",
-                pick("pickle", f"{kind}:flowlib"),
-                pick("pickle", f"{kind}:{base}"),
-                base,
-                1.2,
-                profile=recipe("pickle"),
-            )
-        )
-    memory = samples["memory"]
-    identical = memory.get("identical")
-    result.rows.append(
-        check(
-            case,
-            "memory target: output_load() is the saved object",
-            str(identical),
-            identical if isinstance(identical, bool) else (False if "error" in memory else None),
-            "True (no copy)",
-            flowlib=(
-                "—"
-                if "error" in memory
-                else f"save {fmt_seconds(memory['medians']['save:flowlib'])}, "
-                f"load {fmt_seconds(memory['medians']['load:flowlib'])}"
-            ),
-            note=memory.get("error", ""),
-            failed="error" in memory,
-        )
-    )
-    for fmt in ctx.sizes.peak_formats:
-        ctx.log(f"  peak memory while saving: {fmt}")
-        peaks = {
-            side: run_child(
-                "benchmarks.throughput:save_peak",
-                {"fmt": fmt, "side": side, "rows": rows_n, "directory": ctx.fresh(f"peak-{fmt}")},
-                timeout=ctx.sizes.timeout,
-            )
-            for side in ("flowlib", "library")
-        }
-        mine, theirs = peaks["flowlib"], peaks["library"]
-        ctx.log(
-            f"    flowlib {mine.get('peak_ratio', mine.get('error'))}, "
-            f"library {theirs.get('peak_ratio', theirs.get('error'))}"
-        )
-        value = (
-            "not measured"
-            if "error" in mine
-            else (
-                f"{mine['peak_ratio']:.2f}x ({fmt_bytes(mine['peak_above_bytes'])} above the baseline "
-                f"for a {fmt_bytes(mine['frame_bytes'])} frame)"
-            )
-        )
-        library = "—" if "error" in theirs else f"library alone: {theirs['peak_ratio']:.2f}x"
-        result.rows.append(
-            check(
-                case,
-                f"{fmt} save: peak memory / frame size",
-                value,
-                False if "error" in mine else mine["peak_ratio"] < 1.5,
-                "< 1.5x",
-                baseline=library,
-                note=mine.get("error", ""),
-                failed="error" in mine,
-            )
-        )
-    dtypes = samples["parquet"].get("dtypes")
-    if dtypes:
-        result.notes.append("Columns: " + ", ".join(f"{k} ({v})" for k, v in dtypes.items()) + ".")
-    return result
-
-
-# -- 6. workers -----------------------------------------------------------------------------------
-def workers(ctx: Context) -> CaseResult:
-    case, size = "6. workers", ctx.sizes
-    count, seconds = size.worker_tasks, size.worker_seconds
-    result = CaseResult("workers", f"Workers: {count} independent tasks of {seconds:g} s each")
-
-    def spec(work: str, workers_: int) -> tuple[str, Callable[[int], dict[str, Any]]]:
-        return "benchmarks.workers:workers_run", lambda _r: {
-            "work": work,
-            "tasks": count,
-            "seconds": seconds,
-            "workers": workers_,
-            "directory": ctx.fresh(f"workers-{work}-{workers_}"),
-        }
-
-    ctx.log(f"  workers: {count} sleeping tasks, workers=4")
-    sleep = interleaved({"sleep": spec("sleep", 4)}, repeats=size.repeats, timeout=size.timeout, log=ctx.log)["sleep"]
-    limit = 2.4 * seconds
-    result.rows.append(
-        check(
-            case,
-            f"{count} tasks sleeping {seconds:g} s, workers=4",
-            fmt_seconds(sleep.seconds),
-            sleep.ok and (sleep.seconds or 0) <= limit,
-            f"≤ {fmt_seconds(limit)}",
-            flowlib=fmt_seconds(sleep.seconds),
-            baseline=f"ideal {fmt_seconds(2 * seconds)}",
-            note=sleep.describe_error(),
-            failed=not sleep.ok,
-            profile=(
-                "benchmarks.workers:workers_run",
-                {"work": "sleep", "tasks": count, "seconds": seconds, "workers": 4, "directory": FRESH},
-            ),
-        )
-    )
-    ctx.log(f"  workers: {count} CPU-bound tasks, workers=1 and 2")
-    cpu = interleaved(
-        {"workers=1": spec("cpu", 1), "workers=2": spec("cpu", 2)},
-        repeats=size.repeats,
-        timeout=size.timeout,
-        log=ctx.log,
-    )
-    result.rows.append(
-        compare(
-            case,
-            f"{count} CPU-bound tasks of {seconds:g} s, workers=2",
-            cpu["workers=2"],
-            cpu["workers=1"],
-            "workers=1",
-            0.6,
-            note=f"{os.cpu_count()} CPUs",
-        )
-    )
     return result
 
 
@@ -680,18 +399,7 @@ def _scaling_point(ctx: Context, what: str, kind: str, n: int) -> Measured:
         return value
     directory, failure = ctx.complete_dir("floor" if kind == "floor" else "flowlib", "diamond", n)
     if failure is not None:
-        return _failed(kind, failure)
+        return failed(kind, failure)
     target = "benchmarks.dag:rerun" if what == "rerun" else "benchmarks.dag:preview"
     kwargs = {"kind": kind, "shape": "diamond", "n": n, "directory": directory}
-    return interleaved({kind: (target, _fixed(kwargs))}, repeats=1, timeout=ctx.sizes.timeout, log=ctx.log)[kind]
-
-
-CASES: dict[str, Callable[[Context], CaseResult]] = {
-    "first_run": first_run,
-    "rerun": rerun,
-    "preview": preview,
-    "depth_breadth": depth_breadth,
-    "throughput": throughput,
-    "workers": workers,
-    "scaling": scaling,
-}
+    return interleaved({kind: (target, fixed(kwargs))}, repeats=1, timeout=ctx.sizes.timeout, log=ctx.log)[kind]
