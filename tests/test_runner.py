@@ -269,3 +269,21 @@ def test_failure_chains_the_original_exception():
         with pytest.raises(flowlib.TaskFailedError) as info:
             flowlib.run(Raises(), workers=workers, forced_all=True)
         assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_without_content_fingerprints_there_is_no_early_cutoff(monkeypatch):
+    A, B, C, log = chain()
+    monkeypatch.setattr(flowlib.settings, "fingerprint_outputs", False)
+    flowlib.run(C())
+    first = A().metadata()["outputs"]["data"]["fingerprint"]
+    assert first.startswith("unhashed-")
+    log.clear()
+    flowlib.run(A(), forced_all=True)
+    flowlib.run(C())
+    assert log == ["A", "B", "C"], "the same data saved again is not known to be the same"
+    monkeypatch.setattr(flowlib.settings, "fingerprint_outputs", True)
+    flowlib.run(C(), forced_all_upstream=True)
+    log.clear()
+    flowlib.run(A(), forced_all=True)
+    flowlib.run(C())
+    assert log == ["A"], "with content fingerprints, B and C are cut off early"
