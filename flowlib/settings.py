@@ -46,6 +46,8 @@ class Settings:
     #: Fingerprint each saved file by its content (SHA-256). ``False`` saves the hashing (about 1 s per GB)
     #: at the price of early cutoff and of ``verify`` noticing same-size modifications.
     fingerprint_outputs: bool = True
+    #: fsync each file before it is renamed into place: outputs then survive a power loss, writes get slower.
+    fsync: bool = False
     lock_timeout: float = 24 * 3600.0
     lock_poll_interval: float = 0.05
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from flowlib.errors import StorageError
+from flowlib.settings import settings
 
 __all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "TEMP_SUFFIX"]
 
@@ -128,7 +129,7 @@ class LocalStorage(Storage):
         tmp = temp_name(path)
         try:
             yield tmp
-            if self.fsync:
+            if self.fsync or settings.fsync:
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
             os.replace(tmp, path)

@@ -298,3 +298,17 @@ def test_invalidate_removes_outputs_and_record():
     Once().invalidate()
     assert not Once().complete() and Once().metadata() is None
     assert not Once().output()["data"].exists()
+
+
+def test_fsync_setting_still_saves(monkeypatch):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd) or real(fd))
+    monkeypatch.setattr(flowlib.settings, "fsync", True)
+
+    class Synced(flowlib.TaskPickle):
+        def run(self):
+            self.save(1)
+
+    flowlib.run(Synced())
+    assert Synced().output_load() == 1 and len(calls) >= 2, "the output and the record were fsynced"
