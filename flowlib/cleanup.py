@@ -35,7 +35,7 @@ from flowlib.locks import pid_alive
 from flowlib.plan import build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
-from flowlib.storage import TEMP_SUFFIX, Storage, get_storage
+from flowlib.storage import TEMP_SUFFIX, Storage, get_storage, human_size
 from flowlib.targets.base import TARGETS
 from flowlib.task import Task
 
@@ -57,7 +57,7 @@ class CleanReport:
     failed: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        size = _human(self.bytes)
+        size = human_size(self.bytes)
         if self.dry_run:
             if not self.files:
                 return "dry run: no orphaned files"
@@ -69,15 +69,6 @@ class CleanReport:
         if self.failed:
             text += f"; {len(self.failed)} could not be removed: {', '.join(self.failed[:3])}"
         return text
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
 
 
 def orphans(tasks: luigi.Task | Iterable[luigi.Task], *, root: str | None = None) -> list[str]:

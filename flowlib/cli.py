@@ -36,6 +36,7 @@ import flowlib
 from flowlib.errors import FlowlibError
 from flowlib.invalidate import invalidate_tasks
 from flowlib.plan import build_plan
+from flowlib.storage import human_size
 from flowlib.task import Task
 
 __all__ = ["main", "load_task_class", "parse_task_params", "UsageError"]
@@ -216,15 +217,6 @@ def _cmd_preview(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover
-
-
 def _cmd_show(args: argparse.Namespace, extra: Sequence[str]) -> int:
     (task,) = _tasks([args.target], extra)
     plan = build_plan([task])
@@ -239,7 +231,7 @@ def _cmd_show(args: argparse.Namespace, extra: Sequence[str]) -> int:
         record = task.metadata() or {}
         for key, target in task.output().items():
             exists = target.exists()
-            size = f", {_human_size(storage.size(target.path))}" if exists and task.target_class.is_file else ""
+            size = f", {human_size(storage.size(target.path))}" if exists and task.target_class.is_file else ""
             rows = (record.get("outputs", {}).get(key) or {}).get("rows") if exists else None
             size += f", {rows} rows" if rows is not None else ""
             lines.append(f"    {key:<10} {target.path}  ({'exists' if exists else 'missing'}{size})")

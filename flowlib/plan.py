@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,27 +104,22 @@ class Plan:
 
     def upstream_of(self, nodes: Iterable[Node]) -> list[Node]:
         """The given nodes and everything they require, dependencies first."""
-        seen: set[str] = set()
-        stack = list(nodes)
-        while stack:
-            node = stack.pop()
-            if node.task_id not in seen:
-                seen.add(node.task_id)
-                stack.extend(node.deps)
-        return [n for n in self.nodes if n.task_id in seen]
+        return self._closure(nodes, lambda node: node.deps)
 
     def downstream_of(self, nodes: Iterable[Node]) -> list[Node]:
         """The given nodes and everything that requires them, dependencies first."""
         dependents = self.dependents()
+        return self._closure(nodes, lambda node: dependents[node.task_id])
+
+    def _closure(self, nodes: Iterable[Node], neighbours: Callable[[Node], list[Node]]) -> list[Node]:
         seen: set[str] = set()
         stack = list(nodes)
         while stack:
             node = stack.pop()
             if node.task_id not in seen:
                 seen.add(node.task_id)
-                stack.extend(dependents[node.task_id])
+                stack.extend(neighbours(node))
         return [n for n in self.nodes if n.task_id in seen]
-
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:

@@ -24,11 +24,21 @@ from typing import IO, Any
 from flowlib.errors import StorageError
 from flowlib.settings import settings
 
-__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "TEMP_SUFFIX"]
+__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "TEMP_SUFFIX"]
 
 TEMP_SUFFIX = ".tmp"
 # Object stores publish an upload whole: a reader sees the old object or the new one.
 _ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
+
+
+def human_size(size: int) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (powers of 1000, as file managers show them)."""
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}" if size >= 1000 else f"{size} B"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def temp_name(path: str) -> str:
