@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmarks.context import FRESH, CaseResult, Context
 from benchmarks.harness import Measured, interleaved, run_child
-from benchmarks.rows import check, compare, fmt_bytes, fmt_seconds
+from benchmarks.rows import check, compare, contended, fmt_bytes, fmt_seconds
 
 __all__ = ["throughput", "workers"]
 
@@ -22,7 +22,7 @@ def throughput(ctx: Context) -> CaseResult:
         ctx.log(f"  throughput: {fmt}, {rows_n} rows")
         samples[fmt] = run_child(
             "benchmarks.throughput:throughput",
-            {"fmt": fmt, "rows": rows_n, "directory": ctx.fresh(f"tp-{fmt}"), "repeats": ctx.sizes.repeats},
+            {"fmt": fmt, "rows": rows_n, "directory": ctx.fresh(f"tp-{fmt}"), "repeats": ctx.sizes.io_repeats},
             timeout=ctx.sizes.timeout,
         )
         ctx.log(f"    {samples[fmt].get('error') or samples[fmt].get('medians')}")
@@ -181,7 +181,7 @@ def workers(ctx: Context) -> CaseResult:
             f"≤ {fmt_seconds(limit)}",
             flowlib=fmt_seconds(sleep.seconds),
             baseline=f"ideal {fmt_seconds(2 * seconds)}",
-            note=sleep.describe_error(),
+            note=sleep.describe_error() or contended(sleep),
             failed=not sleep.ok,
             profile=(
                 "benchmarks.workers:workers_run",

@@ -11,7 +11,7 @@ from typing import Any
 from benchmarks.context import FRESH, GIB, CaseResult, Context, failed, fixed, missing_d6tflow
 from benchmarks.flows import SHAPES
 from benchmarks.harness import Measured, interleaved, run_child
-from benchmarks.rows import check, compare, fmt_bytes, fmt_seconds, info
+from benchmarks.rows import check, compare, contended, fmt_bytes, fmt_seconds, info
 
 __all__ = ["first_run", "rerun", "preview", "depth_breadth", "scaling"]
 
@@ -356,6 +356,7 @@ def depth_breadth(ctx: Context) -> CaseResult:
                 "≤ 12x",
                 flowlib=f"{fmt_seconds(b)} / {fmt_seconds(s)}",
                 baseline=f"floor grows {floor_growth:.1f}x",
+                note=contended(big[what], small[what], big["floor"], small["floor"]),
                 profile=big_recipe,
                 profile_baseline=small_recipe,
                 profile_scale=big_tasks / small_tasks,

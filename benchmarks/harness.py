@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +25,15 @@ from typing import Any
 from benchmarks.child import MARKER
 from benchmarks.timing import PROFILE_ENV
 
-__all__ = ["REPO", "LOADS", "run_child", "Measured", "interleaved", "root_cause", "load_average"]
+__all__ = ["REPO", "LOADS", "OTHERS", "run_child", "Measured", "interleaved", "root_cause", "load_average"]
 
 REPO = Path(__file__).resolve().parent.parent
 #: A measurement taking at least this long is not repeated (its noise is small against its length).
 LONG_SECONDS = 15.0
 #: The load average seen before each measurement of this process's run.
 LOADS: list[float] = []
+#: How many CPUs other processes kept busy, on average, during each measurement.
+OTHERS: list[float] = []
 _ERROR_LINE = re.compile(r"^(\w+\.)*\w*(Error|Exception|Interrupt)\b.*")
 
 
@@ -39,6 +43,22 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return -1.0
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def root_cause(stderr: str) -> str:
@@ -64,6 +84,7 @@ def run_child(
     command = [python or sys.executable, "-m", "benchmarks.child", target, json.dumps(kwargs)]
     load = load_average()
     LOADS.append(load)
+    busy_before, children_before, started = _busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter()
     process = subprocess.Popen(
         command,
         cwd=REPO,
@@ -92,6 +113,12 @@ def run_child(
         if cause and cause not in result["error"]:
             result["cause"] = cause
     result["load"] = load
+    busy_after, wall = _busy_cpu_seconds(), time.perf_counter() - started
+    if busy_before is not None and busy_after is not None and wall > 0:
+        # Busy CPU time of the machine minus our own children's: what other processes used meanwhile.
+        ours = _children_cpu_seconds() - children_before
+        result["others_cpus"] = max(0.0, (busy_after - busy_before - ours) / wall)
+        OTHERS.append(result["others_cpus"])
     return result
 
 
@@ -104,6 +131,8 @@ class Measured:
     details: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     loads: list[float] = field(default_factory=list)
+    #: CPUs other processes kept busy during each run (contention; see :func:`run_child`).
+    others: list[float] = field(default_factory=list)
     #: The result dict of every successful run, in order.
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -154,6 +183,8 @@ def interleaved(
             sample = run_child(target, kwargs_for(round_), timeout=limit)
             measured = results[name]
             measured.loads.append(sample.get("load", -1.0))
+            if "others_cpus" in sample:
+                measured.others.append(sample["others_cpus"])
             if "error" in sample:
                 measured.error, measured.details = sample["error"], sample
                 done.add(name)

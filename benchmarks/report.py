@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.context import CaseResult
 from benchmarks.profiling import Profile
-from benchmarks.rows import Row, fmt_seconds
+from benchmarks.rows import CONTENDED, Row, fmt_seconds
 
 __all__ = ["machine", "versions", "write_report", "plot_scaling", "INTRO"]
 
@@ -99,6 +99,9 @@ def plot_scaling(series: dict[str, list[tuple[int, float]]], path: Path) -> str:
         axes.plot(xs, ys, styles.get(kind, "-"), marker="o", color=colours.get(what, "grey"), label=name)
     axes.set_xscale("log")
     axes.set_yscale("log")
+    sizes = sorted({n for points in series.values() for n, _ in points})
+    axes.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    axes.minorticks_off()
     axes.set_xlabel("tasks (diamond: 10 layers, each task requiring two of the layer before)")
     axes.set_ylabel("seconds")
     axes.set_title("Cost against flow size (log-log; slope 1 = linear, 2 = quadratic)")
@@ -208,6 +211,7 @@ def write_report(
     command: str,
     started: float,
     loads: tuple[float, float],
+    others: list[float] | None = None,
     plot_name: str = "benchmark-scaling.png",
 ) -> tuple[Path, str]:
     """Write ``out/benchmarks.md`` and the plot; returns the markdown path and the plot note."""
@@ -238,10 +242,17 @@ def write_report(
     )
     lines.append(f"* Machine: {machine()}.")
     lines.append(
-        f"* Load average (1 min) at start {loads[0]:.2f}, highest seen before a measurement {loads[1]:.2f}"
-        + (" — other processes were competing for the CPUs, so absolute times are inflated" if loads[1] > 0.7 else "")
-        + "."
+        f"* Load average (1 min) at the start {loads[0]:.2f}"
+        + (" (other processes were busy: absolute times are inflated)" if loads[0] > 0.7 else "")
+        + f"; highest before a measurement {loads[1]:.2f} (this counts the suite's own previous measurement too)."
     )
+    if others:
+        busy = sorted(others)
+        lines.append(
+            f"* Other processes on the machine kept {busy[len(busy) // 2]:.2f} CPUs busy during the median measurement"
+            f" and up to {busy[-1]:.2f} during the busiest; rows measured while they used {CONTENDED} CPUs or more"
+            " say so in their notes."
+        )
     lines.append("* Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".")
     short = ", ".join(f"{r.case} {r.figure} vs {_baseline_name(r)}" for r in failed)
     lines.append(

@@ -11,12 +11,15 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks.harness import Measured
 
-__all__ = ["Row", "compare", "check", "info", "fmt_seconds", "fmt_ratio", "fmt_bytes"]
+#: Other processes keeping this many CPUs busy during a measurement make it unreliable (noted in the row).
+CONTENDED = 0.3
+
+__all__ = ["CONTENDED", "contended", "Row", "compare", "check", "info", "fmt_seconds", "fmt_ratio", "fmt_bytes"]
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -53,6 +56,8 @@ class Row:
     flowlib_seconds: float | None = None
     baseline_seconds: float | None = None
     ratio: float | None = None
+    #: Every run behind the medians: ``{"flowlib": [...], "baseline": [...]}``.
+    runs: dict[str, list[float]] = field(default_factory=dict)
     #: The flowlib side itself failed (an error, not a missed target).
     flowlib_failed: bool = False
     #: How to rerun the flowlib side under cProfile: ``(module:function, kwargs)``.
@@ -108,6 +113,12 @@ def compare(
         return row
     assert flow.seconds is not None and base.seconds is not None
     row.ratio = flow.seconds / base.seconds
+    row.runs = {"flowlib": list(flow.runs), "baseline": list(base.runs)}
+    contention = max(flow.others + base.others, default=0.0)
+    if contention >= CONTENDED:
+        row.note = _join(
+            row.note, f"contended: other processes kept up to {contention:.1f} CPUs busy during these runs"
+        )
     row.measured = fmt_ratio(row.ratio)
     row.passed = None if limit is None else row.ratio <= limit
     return row
@@ -153,6 +164,14 @@ def info(case: str, figure: str, measured: Measured, baseline: str = "—", note
         )
     what = "did not finish" if measured.details.get("timeout") else "failed"
     return Row(case, figure, "—", baseline, "—", what, None, _join(note, measured.describe_error()))
+
+
+def contended(*measured: Measured) -> str:
+    """A note when other processes competed for the CPUs during these measurements, else ``""``."""
+    most = max((x for m in measured for x in m.others), default=0.0)
+    if most < CONTENDED:
+        return ""
+    return f"contended: other processes kept up to {most:.1f} CPUs busy during these runs"
 
 
 def _join(*parts: str) -> str:

@@ -21,7 +21,7 @@ from benchmarks.context import FULL, SMOKE, CaseResult, Context
 from benchmarks.data_cases import throughput, workers
 from benchmarks.flows import d6tflow_available
 from benchmarks.graph_cases import depth_breadth, first_run, preview, rerun, scaling
-from benchmarks.harness import LOADS, REPO, load_average
+from benchmarks.harness import LOADS, OTHERS, REPO, load_average
 from benchmarks.profiling import Profile, profile
 from benchmarks.report import as_json, machine, summary_lines, write_report
 
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         command=command.strip(),
         started=started,
         loads=(start_load, max([start_load, *LOADS])),
+        others=OTHERS,
     )
     results_dir = out if args.out is not None else REPO / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -141,7 +141,10 @@ def _warm_up(fmt: str, directory: str) -> None:
 
 
 def throughput(*, fmt: str, rows: int, directory: str, repeats: int = 3, slow_baselines: bool = True) -> dict[str, Any]:
-    """Median save and load seconds of flowlib and each baseline for one format."""
+    """Median save and load seconds of flowlib and each baseline for one format.
+
+    Every save writes a new file (the previous one is removed first, untimed), for flowlib and baseline alike.
+    """
     flowlib.set_dir(directory)
     os.makedirs(directory, exist_ok=True)
     _warm_up(fmt, directory)
@@ -150,14 +153,29 @@ def throughput(*, fmt: str, rows: int, directory: str, repeats: int = 3, slow_ba
     saves, loads = _baselines(fmt, df, f"{directory}/baseline.{fmt}")
     saves = {"flowlib": _flowlib_save(task), **saves}
     loads = {"flowlib": task.output_load, **loads}
+    baseline_path = f"{directory}/baseline.{fmt}"
+
+    def fresh(name: str) -> None:
+        """Before a timed save: remove what the last round wrote, so every save writes a new file."""
+        if name == "flowlib":
+            for target in task.output().values():
+                target.remove()
+        elif os.path.exists(baseline_path):
+            os.remove(baseline_path)
+
     times: dict[str, list[float]] = {}
     identical = None
-    for round_ in range(repeats):
+    # Round 0 warms up at full size (memory pools, page cache, thread pools) and is not counted.
+    for round_ in range(repeats + 1):
         for group in (saves, loads):
             names = list(group) if round_ % 2 == 0 else list(reversed(group))
             for name in names:
                 kind = "save" if group is saves else "load"
-                times.setdefault(f"{kind}:{name}", []).append(_timed(group[name]))
+                if kind == "save":
+                    fresh(name)
+                elapsed = _timed(group[name])
+                if round_ > 0:
+                    times.setdefault(f"{kind}:{name}", []).append(elapsed)
     if fmt == "memory":
         identical = task.output_load() is df
     if fmt == "csv" and slow_baselines:  # slow: once
