@@ -274,9 +274,12 @@ def write_report(
         lines += _scaling_table(series) + [""]
     if profiles:
         lines += [
-            "## Where the time goes (figures short of their target)",
+            "## Where the time goes (figures short of, or close to, their target)",
             "",
-            "Each profile reruns the flowlib side of the figure alone in a fresh process under cProfile.",
+            "Each profile reruns the flowlib side of the figure alone in a fresh process under cProfile, and its "
+            "baseline likewise; the tables compare them area by area (self time) and function by function "
+            "(cumulative time), so the *extra* columns are what flowlib spends beyond the baseline. cProfile adds "
+            "a cost per Python call, so Python-heavy code looks slower than it is next to C code.",
             "",
         ]
         for profile in profiles:

@@ -56,6 +56,8 @@ class Row:
     flowlib_seconds: float | None = None
     baseline_seconds: float | None = None
     ratio: float | None = None
+    #: The target as a number: ``ratio <= limit`` passes (``None``: no ratio target).
+    limit: float | None = None
     #: Every run behind the medians: ``{"flowlib": [...], "baseline": [...]}``.
     runs: dict[str, list[float]] = field(default_factory=dict)
     #: The flowlib side itself failed (an error, not a missed target).
@@ -66,6 +68,10 @@ class Row:
     profile_baseline: tuple[str, dict[str, Any]] | None = None
     #: The baseline profile's times are multiplied by this (e.g. 10 for a flow 10 times smaller).
     profile_scale: float = 1.0
+
+    def near_limit(self, margin: float) -> bool:
+        """Passed, but with a ratio within ``margin`` (e.g. 0.9 = 90%) of its limit."""
+        return bool(self.passed and self.limit and self.ratio is not None and self.ratio >= margin * self.limit)
 
     @property
     def verdict(self) -> str:
@@ -102,6 +108,7 @@ def compare(
         base.seconds,
         profile=profile,
         profile_baseline=profile_baseline,
+        limit=limit,
     )
     if not flow.ok:
         row.passed, row.flowlib_failed = (False if limit is not None else None), True
