@@ -242,9 +242,8 @@ def write_report(
     )
     lines.append(f"* Machine: {machine()}.")
     lines.append(
-        f"* Load average (1 min) at the start {loads[0]:.2f}"
-        + (" (other processes were busy: absolute times are inflated)" if loads[0] > 0.7 else "")
-        + f"; highest before a measurement {loads[1]:.2f} (this counts the suite's own previous measurement too)."
+        f"* Load average (1 min) at the start {loads[0]:.2f}, highest before a measurement {loads[1]:.2f} "
+        "(a lagging average that counts this suite's own measurements; the next line measures other processes)."
     )
     if others:
         busy = sorted(others)
