@@ -35,7 +35,7 @@ from flowlib.locks import pid_alive
 from flowlib.plan import build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
-from flowlib.storage import TEMP_SUFFIX, Storage, get_storage, human_size
+from flowlib.storage import TEMP_SUFFIX, Storage, get_storage, human_size, temp_owner
 from flowlib.targets.base import TARGETS
 from flowlib.task import Task
 
@@ -150,10 +150,9 @@ def _is_orphan(storage: Storage, path: str, suffixes: tuple[str, ...]) -> bool:
         return False
     family, name = parts
     if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-        pieces = name[1:].rsplit(".", 3)  # <name>.<pid>.<random>.tmp
-        if len(pieces) != 4 or not pieces[1].isdigit() or not pieces[0].startswith(f"{family}_"):
+        pid = temp_owner(name)
+        if pid is None or not name.startswith(f".{family}_"):
             return False
-        pid = int(pieces[1])
         return pid != os.getpid() and not pid_alive(pid)
     if not name.startswith(f"{family}_"):
         return False

@@ -21,7 +21,7 @@ import luigi
 from flowlib.locks import pid_alive, task_lock
 from flowlib.record import read_record
 from flowlib.settings import Settings, settings
-from flowlib.storage import TEMP_SUFFIX
+from flowlib.storage import TEMP_SUFFIX, temp_owner
 from flowlib.task import Task
 
 logger = logging.getLogger(__name__)
@@ -135,12 +135,9 @@ def sweep_temp_files(directories: set[str]) -> int:
         for name in names:
             if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
                 continue
-            parts = name.rsplit(".", 3)
-            pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
-            if pid is not None and pid != os.getpid() and pid_alive(pid):
-                continue
-            if pid == os.getpid():
-                continue
+            pid = temp_owner(name)
+            if pid is not None and (pid == os.getpid() or pid_alive(pid)):
+                continue  # still being written
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(directory, name))
                 removed += 1

@@ -24,7 +24,7 @@ from typing import IO, Any
 from flowlib.errors import StorageError
 from flowlib.settings import settings
 
-__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "TEMP_SUFFIX"]
+__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
 
 TEMP_SUFFIX = ".tmp"
 # Object stores publish an upload whole: a reader sees the old object or the new one.
@@ -45,6 +45,14 @@ def temp_name(path: str) -> str:
     """A temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp``."""
     head, _, tail = path.rpartition("/")
     return f"{head}/.{tail}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+
+
+def temp_owner(name: str) -> int | None:
+    """The pid in a file name made by :func:`temp_name`; ``None`` when ``name`` is not one."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return None
+    pieces = name[1:].rsplit(".", 3)  # <name>.<pid>.<random>.tmp
+    return int(pieces[1]) if len(pieces) == 4 and pieces[1].isdigit() else None
 
 
 class Storage:
