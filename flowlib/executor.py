@@ -18,6 +18,7 @@ from typing import Any
 import cloudpickle
 import luigi
 
+from flowlib.fingerprint import pin_fingerprint
 from flowlib.locks import pid_alive, task_lock
 from flowlib.record import read_record
 from flowlib.settings import Settings, settings
@@ -105,9 +106,12 @@ def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:
 
 def execute_pickled(payload: bytes) -> tuple[bool, bool, str, bytes, float]:
     """Worker-process entry: unpickle the task and what the plan knew of it, execute, summarise."""
-    snapshot, task, planned_record, forced, rerun_stale = cloudpickle.loads(payload)
+    snapshot, task, planned_record, forced, rerun_stale, codes = cloudpickle.loads(payload)
     if isinstance(snapshot, Settings):
         settings.__dict__.update(snapshot.__dict__)
+    if isinstance(task, Task) and task.get_task_family() in codes:
+        # Record the fingerprint the plan judged by (a source file may have been edited since).
+        pin_fingerprint(type(task), codes[task.get_task_family()])
 
     def still_needed() -> bool:
         if forced or not record_changed(task, planned_record):

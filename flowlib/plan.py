@@ -24,9 +24,11 @@ import luigi
 from luigi.task import flatten
 
 from flowlib.errors import DependencyCycleError, FlowlibError
+from flowlib.completion import completion_cache, content_matches
 from flowlib.fingerprint import code_fingerprint
-from flowlib.record import generation, read_record
+from flowlib.record import read_record
 from flowlib.settings import settings
+from flowlib.storage import FileStat
 from flowlib.task import Task
 
 __all__ = ["Status", "Node", "Plan", "build_plan", "refresh", "is_complete", "as_task_list", "output_fingerprints"]
@@ -55,6 +57,8 @@ class Node:
     cutoff: bool = False
     forced: bool = False
     record: dict[str, Any] | None = None
+    #: What ``stat`` said of each output when the plan checked it.
+    stats: dict[str, FileStat | None] | None = None
 
     @property
     def task_id(self) -> str:
@@ -220,7 +224,8 @@ def _own_status(node: Node, rerun_stale: bool) -> tuple[Status, str]:
     if not isinstance(task, Task):
         return (Status.COMPLETE, "") if task.complete() else (Status.PENDING, "not complete (luigi task)")
     targets = task.output()
-    missing = [key for key, target in targets.items() if not target.exists()]
+    node.stats = stats = {key: target.stat() for key, target in targets.items()}
+    missing = [key for key, found in stats.items() if found is None]
     if missing:
         if len(missing) == len(targets):
             return Status.PENDING, "no output"
@@ -233,7 +238,26 @@ def _own_status(node: Node, rerun_stale: bool) -> tuple[Status, str]:
         return Status.PENDING, "no record (an interrupted run?)"
     if record.get("code") != code_fingerprint(type(task)):
         return Status.STALE, "code changed"
+    changed = _changed_on_disk(targets, stats, record) if task.target_class.is_file else []
+    if changed:
+        return Status.STALE, f"output {', '.join(changed)} changed on disk"
     return Status.COMPLETE, ""
+
+
+def _changed_on_disk(targets: dict[str, Any], stats: dict[str, FileStat | None], record: dict[str, Any]) -> list[str]:
+    """Outputs whose size, or time and content, differ from what the record says was written."""
+    written = record.get("outputs") or {}
+    changed = []
+    for key, found in stats.items():
+        info = written.get(key) or {}
+        size, mtime = info.get("bytes"), info.get("mtime_ns")
+        if found is None or (isinstance(size, int) and found.size != size):
+            changed.append(key)
+        elif isinstance(mtime, int) and found.mtime_ns is not None and found.mtime_ns != mtime:
+            # Touched, copied or replaced: unchanged only if the content still has the recorded fingerprint.
+            if not content_matches(targets[key], found, str(info.get("fingerprint", ""))):
+                changed.append(key)
+    return changed
 
 
 def _decide(node: Node, rerun_stale: bool) -> None:
@@ -317,23 +341,18 @@ def _build_plan(
     return Plan(root_nodes, order, by_id, stale_mode)
 
 
-# Positive completeness cache for luigi's worker, which asks complete() of every task it meets.
-_complete_cache: dict[str, Any] = {"generation": -1, "ids": set()}
-
-
 def is_complete(task: luigi.Task) -> bool:
-    """``task.complete()`` for luigi: the plan's verdict, reusing verdicts of this process.
+    """``task.complete()`` for luigi: the plan's verdict, reusing earlier verdicts only while they hold.
 
-    A COMPLETE verdict is reused until this process writes or removes any record.
+    A remembered COMPLETE verdict is reused after stat-ing the files it rests on (see
+    :mod:`flowlib.completion`); otherwise the task is planned again.
     """
-    now = (generation(), settings.dir, repr(sorted(settings.storage_options.items())))
-    if _complete_cache["generation"] != now:
-        _complete_cache.update(generation=now, ids=set())
-    known: set[str] = _complete_cache["ids"]
-    if task.task_id in known:
+    stale_mode = settings.rerun_stale
+    holds, known = completion_cache.valid(task, stale_mode)
+    if holds:
         return True
-    plan = build_plan([task], _known_complete=known)
-    known.update(node.task_id for node in plan.nodes if node.status is Status.COMPLETE)
+    plan = build_plan([task], rerun_stale=stale_mode, _known_complete=known)
+    completion_cache.remember(plan.nodes, stale_mode, known)
     return plan.roots[0].status is Status.COMPLETE
 
 

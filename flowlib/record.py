@@ -15,19 +15,14 @@ import threading
 from typing import Any
 
 from flowlib.errors import FlowlibError
+from flowlib.storage import FileStat
 
-__all__ = ["RECORD_SUFFIX", "generation", "record_path", "read_record", "write_record", "remove_record", "versions"]
+__all__ = ["RECORD_SUFFIX", "record_path", "record_stat", "read_record", "write_record", "remove_record", "versions"]
 
 RECORD_SUFFIX = ".record.json"
 _memory_records: dict[str, dict[str, Any]] = {}
 _lock = threading.Lock()
 _versions: dict[str, str] = {}
-_generation = [0]
-
-
-def generation() -> int:
-    """A counter bumped whenever this process writes or removes a record (cache invalidation)."""
-    return _generation[0]
 
 
 def versions() -> dict[str, str]:
@@ -58,6 +53,15 @@ def record_path(task: Any) -> str:
     return f"{storage.family_dir(task.get_task_family())}/{task.task_id}{RECORD_SUFFIX}"
 
 
+def record_stat(task: Any) -> FileStat | None:
+    """Size, time and replacement token of the task's record (``None`` when it has none)."""
+    path = record_path(task)
+    if not task.target_class.is_file:
+        record = _memory_records.get(path)
+        return None if record is None else FileStat(0, None, f"object-{id(record)}")
+    return task.storage().stat(path)
+
+
 def read_record(task: Any) -> dict[str, Any] | None:
     """The task's record, or ``None`` when it has none (or it cannot be parsed)."""
     path = record_path(task)
@@ -75,7 +79,6 @@ def read_record(task: Any) -> dict[str, Any] | None:
 
 
 def write_record(task: Any, record: dict[str, Any]) -> None:
-    _generation[0] += 1
     path = record_path(task)
     if not task.target_class.is_file:
         with _lock:
@@ -91,7 +94,6 @@ def write_record(task: Any, record: dict[str, Any]) -> None:
 
 
 def remove_record(task: Any) -> None:
-    _generation[0] += 1
     path = record_path(task)
     if not task.target_class.is_file:
         with _lock:

@@ -19,6 +19,7 @@ import cloudpickle
 import luigi
 
 from flowlib.errors import FlowlibError, TaskFailedError
+from flowlib.fingerprint import code_fingerprint
 from flowlib.executor import (
     Attempt,
     execute,
@@ -241,7 +242,7 @@ class _LocalRun:
                         if processes is None:
                             processes = _process_pool(self.workers)
                         payload = cloudpickle.dumps(
-                            (settings, node.task, node.record, node.forced, self.plan.rerun_stale)
+                            (settings, node.task, node.record, node.forced, self.plan.rerun_stale, _codes(node.task))
                         )
                         future = processes.submit(execute_pickled, payload)
                     running[future] = node
@@ -256,6 +257,11 @@ class _LocalRun:
             threads.shutdown(wait=True)
             if processes is not None:
                 processes.shutdown(wait=True, cancel_futures=True)
+
+
+def _codes(task: luigi.Task) -> dict[str, str]:
+    """The code fingerprint this process planned with, by task family (the worker records the same)."""
+    return {task.get_task_family(): code_fingerprint(type(task))} if isinstance(task, Task) else {}
 
 
 def _process_pool(workers: int) -> ProcessPoolExecutor:

@@ -19,12 +19,13 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from flowlib.errors import StorageError
 from flowlib.settings import settings
 
-__all__ = ["Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
+__all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
 
 TEMP_SUFFIX = ".tmp"
 # Object stores publish an upload whole: a reader sees the old object or the new one.
@@ -55,6 +56,19 @@ def temp_owner(name: str) -> int | None:
     return int(pieces[1]) if len(pieces) == 4 and pieces[1].isdigit() else None
 
 
+@dataclass(frozen=True)
+class FileStat:
+    """What ``stat`` says of a file: its size, modification time and a token that changes when it is replaced.
+
+    ``token`` is the inode on local disks (an atomic replace gives a new one) and the ETag or
+    version on object stores; ``mtime_ns`` is ``None`` where the filesystem does not say.
+    """
+
+    size: int
+    mtime_ns: int | None
+    token: str = ""
+
+
 class Storage:
     """A root directory plus the file operations targets and records need."""
 
@@ -77,6 +91,10 @@ class Storage:
         raise NotImplementedError
 
     def size(self, path: str) -> int:
+        raise NotImplementedError
+
+    def stat(self, path: str) -> FileStat | None:
+        """Size, modification time and replacement token of ``path``; ``None`` when it does not exist."""
         raise NotImplementedError
 
     def remove(self, path: str) -> None:
@@ -132,6 +150,13 @@ class LocalStorage(Storage):
 
     def size(self, path: str) -> int:
         return os.stat(path).st_size
+
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            found = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return FileStat(found.st_size, found.st_mtime_ns, str(found.st_ino))
 
     def remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -194,6 +219,19 @@ class FsspecStorage(Storage):
     def size(self, path: str) -> int:
         return int(self.fs.size(path))
 
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        finally:  # a cached listing would hide changes made by other machines
+            self.fs.invalidate_cache(path)
+        if info.get("type") == "directory":
+            return None
+        token = info.get("ETag") or info.get("etag") or info.get("VersionId") or info.get("generation") or ""
+        mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+        return FileStat(int(info.get("size") or 0), _as_ns(mtime), str(token))
+
     def remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(path)
@@ -229,6 +267,17 @@ class FsspecStorage(Storage):
             return [str(p) for p in self.fs.find(directory)]
         finally:  # a cached listing would hide later writes by other machines from exists()
             self.fs.invalidate_cache(directory)
+
+
+def _as_ns(value: Any) -> int | None:
+    """A modification time as fsspec reports it (datetime, seconds, ISO text) in nanoseconds."""
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1e9)
+    if isinstance(value, (int, float)):
+        return int(value * 1e9)
+    return None
 
 
 _cache: dict[tuple[str, str], Storage] = {}

@@ -27,7 +27,7 @@ from flowlib.errors import (
     TaskDefinitionError,
     TaskIncompleteError,
 )
-from flowlib.fingerprint import code_fingerprint
+from flowlib.fingerprint import code_fingerprint, pin_source
 from flowlib.paramcheck import check_value
 from flowlib.record import read_record, remove_record, versions, write_record
 from flowlib.settings import settings
@@ -103,8 +103,8 @@ class Task(luigi.Task):  # type: ignore[misc]
         target = cls.__dict__.get("target_class")
         if target is not None and not (isinstance(target, type) and issubclass(target, Target)):
             raise TaskDefinitionError(f"{cls.__name__}.target_class must be a flowlib Target class, got {target!r}")
-        # Fingerprint the code as it is now: a file edited later must not lend its source to this class.
-        code_fingerprint(cls)
+        # Read the source as it is now: a file edited later must not lend its source to this class.
+        pin_source(cls)
         body = cls.__dict__.get("run")
         if callable(body) and not getattr(body, "_flowlib_wrapped", False):
             cls.run = _wrap_run(body)  # type: ignore[method-assign]

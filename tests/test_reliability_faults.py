@@ -94,9 +94,21 @@ def test_damaged_output_raises_corrupt_output_error_naming_file_task_and_recover
     assert list(loaded["x"]) == list(FRAME["x"]) and list(loaded["label"]) == list(FRAME["label"])
 
 
-def test_corrupt_upstream_output_fails_the_downstream_task_with_the_reason():
+def test_corrupt_upstream_output_is_rebuilt_before_the_downstream_task_reads_it():
     flowlib.run(FltCsv())
-    _garble(Path(FltCsv().output()["data"].path), "csv")
+    _garble(Path(FltCsv().output()["data"].path), "csv")  # same size, new bytes and time
+    result = flowlib.run(FltDownstream(), abort=False)
+    assert result and [t.task_id for t in result.ran] == [FltCsv().task_id, FltDownstream().task_id]
+    assert result.outcome(FltCsv()).reason == "output data changed on disk"
+    assert list(FltCsv().output_load()["x"]) == list(FRAME["x"])
+
+
+def test_corrupt_upstream_output_fails_the_downstream_task_with_the_reason(monkeypatch):
+    flowlib.run(FltCsv())
+    path = Path(FltCsv().output()["data"].path)
+    before = path.stat()
+    _garble(path, "csv")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # damage that keeps size and time is not seen
     result = flowlib.run(FltDownstream(), abort=False)
     assert [t.task_id for t in result.failed] == [FltDownstream().task_id]
     error = result.outcome(FltDownstream()).error

@@ -17,7 +17,7 @@ import luigi
 from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
 from flowlib.hashing import hash_file
 from flowlib.settings import settings
-from flowlib.storage import Storage
+from flowlib.storage import FileStat, Storage
 
 __all__ = ["OutputInfo", "Target", "FileTarget", "register_target", "get_target_class", "TARGETS"]
 
@@ -32,9 +32,13 @@ class OutputInfo:
     rows: int | None = None
     schema: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The file's modification time when written (``None`` where the filesystem does not say).
+    mtime_ns: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "fingerprint": self.fingerprint, "bytes": self.bytes}
+        if self.mtime_ns is not None:
+            data["mtime_ns"] = self.mtime_ns
         if self.rows is not None:
             data["rows"] = self.rows
             data["schema"] = self.schema
@@ -70,6 +74,10 @@ class Target(luigi.Target):  # type: ignore[misc]
     def exists(self) -> bool:
         raise NotImplementedError
 
+    def stat(self) -> FileStat | None:
+        """Size, modification time and replacement token of the stored output; ``None`` when missing."""
+        raise NotImplementedError
+
     def save(self, obj: Any) -> OutputInfo:
         raise NotImplementedError
 
@@ -95,6 +103,9 @@ class FileTarget(Target):
     def exists(self) -> bool:
         return self.storage.exists(self.path)
 
+    def stat(self) -> FileStat | None:
+        return self.storage.stat(self.path)
+
     def save(self, obj: Any) -> OutputInfo:
         self.check(obj)
         with self.storage.atomic_write(self.path) as tmp:
@@ -106,9 +117,10 @@ class FileTarget(Target):
                 raise StorageError(f"could not write {self.path!r}: {exc}; earlier outputs are intact") from exc
             # Content fingerprints make early cutoff and verify possible; hashing costs about 1 s per GB.
             fingerprint = hash_file(tmp) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
-            size = os.path.getsize(tmp)
+            written = os.stat(tmp)  # the rename keeps the size and modification time (local disks)
         rows, schema = describe(obj)
-        return OutputInfo(self.path, fingerprint, size, rows, schema)
+        mtime = written.st_mtime_ns if self.storage.is_local else None
+        return OutputInfo(self.path, fingerprint, written.st_size, rows, schema, mtime_ns=mtime)
 
     def load(self) -> Any:
         try:

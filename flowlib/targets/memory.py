@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from flowlib.errors import FlowlibError
+from flowlib.storage import FileStat
 from flowlib.targets.base import OutputInfo, Target, describe, register_target
 
 __all__ = ["MemoryTarget", "clear_memory"]
@@ -36,6 +37,14 @@ class MemoryTarget(Target):
 
     def exists(self) -> bool:
         return self.path in _store
+
+    def stat(self) -> FileStat | None:
+        """The stored object's identity stands in for a file's size and time."""
+        try:
+            obj = _store[self.path]
+        except KeyError:
+            return None
+        return FileStat(0, None, f"object-{id(obj)}")
 
     def save(self, obj: Any) -> OutputInfo:
         with _lock:
