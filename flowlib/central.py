@@ -38,6 +38,7 @@ import luigi.rpc
 import luigi.worker
 from luigi.execution_summary import _summary_dict  # the categories of luigi's own summary
 
+from flowlib.completion import completion_cache
 from flowlib.errors import FlowlibError
 from flowlib.invalidate import invalidate_tasks
 from flowlib.plan import Plan, build_plan
@@ -208,14 +209,15 @@ def run_on_scheduler(plan: Plan, *, url: str, workers: int, abort: bool, started
     summaries: list[str] = []
     with _pinned_rerun_stale(plan.rerun_stale):
         while True:
-            luigi_result = luigi.build(
-                roots,
-                worker_scheduler_factory=factory,
-                detailed_summary=True,
-                scheduler_url=url,
-                workers=workers,
-                **_logging_options(),
-            )
+            with completion_cache.scheduling_pass():  # luigi asks complete() of every task it meets
+                luigi_result = luigi.build(
+                    roots,
+                    worker_scheduler_factory=factory,
+                    detailed_summary=True,
+                    scheduler_url=url,
+                    workers=workers,
+                    **_logging_options(),
+                )
             summaries.append(luigi_result.summary_text)
             parts = _summary_dict(luigi_result.worker)
             ran |= _ids(parts["completed"])
