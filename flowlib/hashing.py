@@ -70,6 +70,13 @@ def _(value: Any) -> str:
     return hash_bytes(text.encode("utf-8"))
 
 
+@hash_value.register(set)
+@hash_value.register(frozenset)
+def _(value: Any) -> str:
+    # A set's pickle follows its iteration order, which depends on PYTHONHASHSEED: hash the sorted members.
+    return hash_bytes(("set:" + ",".join(sorted(hash_value(v) for v in value))).encode("utf-8"))
+
+
 @hash_value.register(pd.DataFrame)
 @hash_value.register(pd.Series)
 def _(value: Any) -> str:

@@ -14,6 +14,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -40,7 +41,8 @@ __all__ = ["Task", "TaskParquet", "TaskCSV", "TaskJSON", "TaskPickle", "TaskMemo
 logger = logging.getLogger(__name__)
 
 Keys = str | Sequence[str] | None
-_PARAMS: dict[type, tuple[int, list[tuple[str, luigi.Parameter]]]] = {}
+# Weak: classes redefined in a notebook are not kept alive by this cache.
+_PARAMS: weakref.WeakKeyDictionary[type, tuple[int, list[tuple[str, luigi.Parameter]]]] = weakref.WeakKeyDictionary()
 _LAST_VALUES = threading.local()
 
 
