@@ -39,7 +39,7 @@ _AREAS: list[tuple[str, tuple[str, ...]]] = [
             "luigi/util.py",
         ),
     ),
-    ("records (JSON)", ("flowlib/record.py", "/json/", "_json.")),
+    ("records (JSON)", ("flowlib/record/", "/json/", "_json.")),
     ("hashing outputs", ("flowlib/hashing.py", "_hashlib", "hashlib")),
     ("code fingerprint", ("flowlib/fingerprint.py", "/inspect.py", "/ast.py", "/tokenize.py", "/linecache.py")),
     ("locks", ("flowlib/locks.py",)),

@@ -138,8 +138,8 @@ def main() -> dict[str, dict]:
         "scale=0.1 C=0.01": new_scale.output_load(),
     }
     print(pd.DataFrame.from_dict(metrics, orient="index").round(3).to_string())
-    record = baseline.metadata() or {}
-    print(f"metadata in the record of {baseline}: {record.get('metadata')}")
+    record = baseline.metadata()
+    print(f"metadata in the record of {baseline}: {record.metadata if record is not None else None}")
     return metrics
 
 

@@ -35,7 +35,8 @@ from flowlib.locks import pid_alive
 from flowlib.plan import build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
-from flowlib.storage import TEMP_SUFFIX, Storage, get_storage, human_size, temp_owner
+from flowlib.layout import is_temp, temp_owner
+from flowlib.storage import Storage, get_storage, human_size
 from flowlib.targets.base import TARGETS
 from flowlib.task import Task
 
@@ -149,7 +150,7 @@ def _is_orphan(storage: Storage, path: str, suffixes: tuple[str, ...]) -> bool:
     if len(parts) != 2:
         return False
     family, name = parts
-    if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+    if is_temp(name):
         pid = temp_owner(name)
         if pid is None or not name.startswith(f".{family}_"):
             return False

@@ -228,17 +228,18 @@ def _cmd_show(args: argparse.Namespace, extra: Sequence[str]) -> int:
         lines.append(f"  root      {storage.url}")
         lines.append(f"  format    {task.target_class.name or task.target_class.__name__}")
         lines.append("  outputs")
-        record = task.metadata() or {}
+        record = task.metadata()
         for key, target in task.output().items():
             exists = target.exists()
             size = f", {human_size(storage.size(target.path))}" if exists and task.target_class.is_file else ""
-            rows = (record.get("outputs", {}).get(key) or {}).get("rows") if exists else None
+            info = record.outputs.get(key) if record is not None and exists else None
+            rows = info.rows if info is not None else None
             size += f", {rows} rows" if rows is not None else ""
             lines.append(f"    {key:<10} {target.path}  ({'exists' if exists else 'missing'}{size})")
-        if record:
-            lines.append(f"  ran       {record.get('started', '?')} in {float(record.get('duration') or 0):.2f}s")
-            if record.get("metadata"):
-                lines.append(f"  metadata  {record['metadata']}")
+        if record is not None:
+            lines.append(f"  ran       {record.started or '?'} in {record.duration:.2f}s")
+            if record.metadata:
+                lines.append(f"  metadata  {record.metadata}")
     else:
         lines.append("  (a plain luigi task: flowlib persists nothing for it)")
     if node.deps:

@@ -22,7 +22,7 @@ from flowlib.fingerprint import pin_fingerprint
 from flowlib.locks import pid_alive, task_lock
 from flowlib.record import read_record
 from flowlib.settings import Settings, settings
-from flowlib.storage import TEMP_SUFFIX, temp_owner
+from flowlib.layout import is_temp, temp_owner
 from flowlib.task import Task
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def sweep_temp_files(directories: set[str]) -> int:
         except OSError:  # missing, or not a folder: the save itself will say what is wrong
             continue
         for name in names:
-            if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+            if not is_temp(name):
                 continue
             pid = temp_owner(name)
             if pid is not None and (pid == os.getpid() or pid_alive(pid)):

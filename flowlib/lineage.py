@@ -36,7 +36,7 @@ import pandas as pd
 from luigi.parameter import ParameterVisibility
 
 from flowlib.plan import Node, build_plan
-from flowlib.record import read_record
+from flowlib.record import Record, read_record
 from flowlib.task import Task
 
 __all__ = ["lineage", "LINEAGE_COLUMNS"]
@@ -109,22 +109,22 @@ def _row(node: Node) -> dict[str, Any]:
     return row
 
 
-def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    outputs: dict[str, dict[str, Any]] = dict(record.get("outputs") or {})
-    counted = [info["rows"] for info in outputs.values() if isinstance(info.get("rows"), int)]
+def _from_record(record: Record) -> dict[str, Any]:
+    outputs = record.outputs
+    counted = [info.rows for info in outputs.values() if isinstance(info.rows, int)]
     fields: dict[str, Any] = {
-        "code": record.get("code"),
-        "outputs": outputs,
-        "paths": {key: info.get("path") for key, info in outputs.items()},
-        "fingerprints": {key: info.get("fingerprint") for key, info in outputs.items()},
+        "code": record.code,
+        "outputs": {key: info.to_dict() for key, info in outputs.items()},
+        "paths": {key: info.path for key, info in outputs.items()},
+        "fingerprints": record.output_fingerprints(),
         "rows": sum(counted) if counted else None,
-        "bytes": sum(int(info.get("bytes") or 0) for info in outputs.values()),
-        "inputs": dict(record.get("inputs") or {}),
-        "started": record.get("started"),
-        "duration": record.get("duration"),
-        "versions": dict(record.get("versions") or {}),
+        "bytes": sum(info.bytes for info in outputs.values()),
+        "inputs": dict(record.inputs),
+        "started": record.started,
+        "duration": record.duration,
+        "versions": dict(record.versions),
     }
-    fields.update(_flatten(record.get("metadata") or {}, "metadata."))
+    fields.update(_flatten(record.metadata, "metadata."))
     return fields
 
 

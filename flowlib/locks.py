@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 
 from flowlib.errors import LockTimeoutError
+from flowlib.layout import LOCK_FILE
 
 try:
     import fcntl
@@ -31,7 +32,6 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["task_lock", "pid_alive", "LOCK_FILE", "locking_available"]
 
-LOCK_FILE = ".flowlib.lock"
 _fds: dict[tuple[int, str], int] = {}
 _fds_lock = threading.Lock()
 _thread_locks: dict[tuple[int, str, str], threading.Lock] = {}

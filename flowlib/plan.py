@@ -26,7 +26,7 @@ from luigi.task import flatten
 from flowlib.errors import DependencyCycleError, FlowlibError
 from flowlib.completion import completion_cache, content_matches
 from flowlib.fingerprint import code_fingerprint
-from flowlib.record import read_record
+from flowlib.record import Record, read_record
 from flowlib.settings import settings
 from flowlib.storage import FileStat
 from flowlib.task import Task
@@ -56,7 +56,7 @@ class Node:
     #: STALE only because upstream tasks will rerun: skipped if their new outputs match.
     cutoff: bool = False
     forced: bool = False
-    record: dict[str, Any] | None = None
+    record: Record | None = None
     #: What ``stat`` said of each output when the plan checked it.
     stats: dict[str, FileStat | None] | None = None
 
@@ -154,10 +154,9 @@ def as_task_list(tasks: luigi.Task | Iterable[luigi.Task]) -> list[luigi.Task]:
     return result
 
 
-def output_fingerprints(record: dict[str, Any] | None) -> dict[str, str]:
-    """``{output key: fingerprint}`` from a record."""
-    outputs = (record or {}).get("outputs", {})
-    return {k: v.get("fingerprint", "") for k, v in outputs.items()}
+def output_fingerprints(record: Record | None) -> dict[str, str]:
+    """``{output key: fingerprint}`` from a record (empty without one)."""
+    return {} if record is None else record.output_fingerprints()
 
 
 def _walk(
@@ -236,26 +235,27 @@ def _own_status(node: Node, rerun_stale: bool) -> tuple[Status, str]:
         return Status.COMPLETE, ""
     if record is None:
         return Status.PENDING, "no record (an interrupted run?)"
-    if record.get("code") != code_fingerprint(type(task)):
+    if record.code != code_fingerprint(type(task)):
         return Status.STALE, "code changed"
     changed = _changed_on_disk(targets, stats, record) if task.target_class.is_file else []
     if changed:
         return Status.STALE, f"output {', '.join(changed)} changed on disk"
+    data = task.data_fingerprint()
+    if data is not None and data != record.data:
+        return Status.STALE, "source data changed"
     return Status.COMPLETE, ""
 
 
-def _changed_on_disk(targets: dict[str, Any], stats: dict[str, FileStat | None], record: dict[str, Any]) -> list[str]:
+def _changed_on_disk(targets: dict[str, Any], stats: dict[str, FileStat | None], record: Record) -> list[str]:
     """Outputs whose size, or time and content, differ from what the record says was written."""
-    written = record.get("outputs") or {}
     changed = []
     for key, found in stats.items():
-        info = written.get(key) or {}
-        size, mtime = info.get("bytes"), info.get("mtime_ns")
-        if found is None or (isinstance(size, int) and found.size != size):
+        info = record.outputs.get(key)
+        if found is None or info is None or found.size != info.bytes:
             changed.append(key)
-        elif isinstance(mtime, int) and found.mtime_ns is not None and found.mtime_ns != mtime:
+        elif info.mtime_ns is not None and found.mtime_ns is not None and found.mtime_ns != info.mtime_ns:
             # Touched, copied or replaced: unchanged only if the content still has the recorded fingerprint.
-            if not content_matches(targets[key], found, str(info.get("fingerprint", ""))):
+            if not content_matches(targets[key], found, info.fingerprint):
                 changed.append(key)
     return changed
 
@@ -272,7 +272,7 @@ def _decide(node: Node, rerun_stale: bool) -> None:
         else:
             node.status = Status.COMPLETE
         return
-    consumed = (node.record or {}).get("inputs", {})
+    consumed = node.record.inputs if node.record is not None else {}
     for dep in node.deps:
         if dep.status is Status.COMPLETE and isinstance(dep.task, Task):
             if consumed.get(dep.task_id) != output_fingerprints(dep.record):

@@ -17,17 +17,17 @@ import errno
 import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from flowlib import layout
 from flowlib.errors import StorageError
+from flowlib.layout import TEMP_SUFFIX, temp_name, temp_owner
 from flowlib.settings import settings
 
 __all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
 
-TEMP_SUFFIX = ".tmp"
 # Object stores publish an upload whole: a reader sees the old object or the new one.
 _ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
 
@@ -40,20 +40,6 @@ def human_size(size: int) -> str:
         if value < 1000 or unit == "TB":
             return f"{value:.1f} {unit}" if size >= 1000 else f"{size} B"
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def temp_name(path: str) -> str:
-    """A temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp``."""
-    head, _, tail = path.rpartition("/")
-    return f"{head}/.{tail}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
-
-
-def temp_owner(name: str) -> int | None:
-    """The pid in a file name made by :func:`temp_name`; ``None`` when ``name`` is not one."""
-    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
-        return None
-    pieces = name[1:].rsplit(".", 3)  # <name>.<pid>.<random>.tmp
-    return int(pieces[1]) if len(pieces) == 4 and pieces[1].isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -77,11 +63,16 @@ class Storage:
     is_local: bool = True
 
     def output_path(self, family: str, task_id: str, key: str, suffix: str) -> str:
-        """``<root>/<family>/<task_id>-<key><suffix>``."""
-        return f"{self.root}/{family}/{task_id}-{key}{suffix}"
+        """``<root>/<family>/<task_id>-<key><suffix>`` (see :mod:`flowlib.layout`)."""
+        return layout.output_path(self.root, family, task_id, key, suffix)
 
     def family_dir(self, family: str) -> str:
-        return f"{self.root}/{family}"
+        """``<root>/<family>``."""
+        return layout.family_dir(self.root, family)
+
+    def record_path(self, family: str, task_id: str) -> str:
+        """``<root>/<family>/<task_id>.record.json``."""
+        return layout.record_path(self.root, family, task_id)
 
     # The operations below are implemented by each backend.
     def makedirs(self, directory: str) -> None:

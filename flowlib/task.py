@@ -30,7 +30,7 @@ from flowlib.errors import (
 )
 from flowlib.fingerprint import code_fingerprint, pin_source
 from flowlib.paramcheck import check_value
-from flowlib.record import read_record, remove_record, versions, write_record
+from flowlib.record import Record, read_record, remove_record, versions, write_record
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage
 from flowlib.targets import CSVTarget, JSONTarget, MemoryTarget, ParquetTarget, PickleTarget, Target
@@ -204,7 +204,8 @@ class Task(luigi.Task):  # type: ignore[misc]
         """
         chosen, single = self._select(keys, as_dict)
         targets = self.output()
-        written = (read_record(self) or {}).get("outputs", {}) if self.target_class.is_file else {}
+        record = read_record(self) if self.target_class.is_file else None
+        written = record.outputs if record is not None else {}
         values: dict[str, Any] = {}
         for key in chosen:
             target = targets[key]
@@ -224,11 +225,11 @@ class Task(luigi.Task):  # type: ignore[misc]
             return values[chosen[0]]
         return values if as_dict else [values[k] for k in chosen]
 
-    def _check_size(self, key: str, target: Target, written: dict[str, Any] | None) -> None:
+    def _check_size(self, key: str, target: Target, written: OutputInfo | None) -> None:
         """A file whose size differs from what the record says was written is damaged (e.g. truncated)."""
-        expected = (written or {}).get("bytes")
-        if not isinstance(expected, int):
+        if written is None:
             return
+        expected = written.bytes
         size = target.storage.size(target.path)
         if size != expected:
             raise CorruptOutputError(
@@ -307,8 +308,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         for dep in deps if deps is not None else flatten(self.requires()):
             if isinstance(dep, Task):
                 record = read_record(dep)
-                outputs = (record or {}).get("outputs", {})
-                consumed[dep.task_id] = {k: v.get("fingerprint", "") for k, v in outputs.items()}
+                consumed[dep.task_id] = record.output_fingerprints() if record is not None else {}
         return consumed
 
     def _execute(self, body: Callable[[], Any]) -> None:
@@ -319,6 +319,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         started = time.time()
         try:
             consumed = self._consumed()
+            data = self.data_fingerprint()  # before reading: a change while it runs shows next time
             remove_record(self)
             body()
             missing = [k for k in self.persist if k not in self._flowlib_saved]
@@ -326,7 +327,7 @@ class Task(luigi.Task):  # type: ignore[misc]
                 raise PersistKeyError(
                     f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist"
                 )
-            write_record(self, self._make_record(started, consumed))
+            write_record(self, self._make_record(started, consumed, data))
         except BaseException:
             self._discard_outputs()
             raise
@@ -341,22 +342,30 @@ class Task(luigi.Task):  # type: ignore[misc]
                 logger.warning("could not remove %s after %s failed", target.path, self)
         remove_record(self)
 
-    def _make_record(self, started: float, consumed: dict[str, dict[str, str]]) -> dict[str, Any]:
-        return {
-            "task_family": self.get_task_family(),
-            "task_id": self.task_id,
-            "params": self.to_str_params(only_significant=True, only_public=True),
-            "code": code_fingerprint(type(self)),
-            "outputs": {k: info.to_dict() for k, info in self._flowlib_saved.items()},
-            "inputs": consumed,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "duration": round(time.time() - started, 6),
-            "versions": versions(),
-            "metadata": dict(self._flowlib_metadata),
-        }
+    def _make_record(self, started: float, consumed: dict[str, dict[str, str]], data: str | None) -> Record:
+        return Record(
+            family=self.get_task_family(),
+            task_id=self.task_id,
+            params=self.to_str_params(only_significant=True, only_public=True),
+            code=code_fingerprint(type(self)),
+            outputs=dict(self._flowlib_saved),
+            inputs=consumed,
+            started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            duration=round(time.time() - started, 6),
+            versions=versions(),
+            metadata=dict(self._flowlib_metadata),
+            data=data,
+        )
 
-    def metadata(self) -> dict[str, Any] | None:
-        """This task's record (what produced its outputs), or ``None`` if it has not completed."""
+    def data_fingerprint(self) -> str | None:
+        """A cheap fingerprint of the external data this task reads (source tasks override it); None: none.
+
+        When it differs from the one in the task's record, the task is STALE: "source data changed".
+        """
+        return None
+
+    def metadata(self) -> Record | None:
+        """This task's :class:`~flowlib.record.Record` (what produced its outputs), or ``None`` before it ran."""
         return read_record(self)
 
     def complete(self) -> bool:

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from flowlib.hashing import hash_file
 from flowlib.plan import build_plan
 from flowlib.record import read_record, record_path
-from flowlib.targets import FileTarget, JSONTarget, ParquetTarget, PickleTarget
+from flowlib.targets import FileTarget, JSONTarget, OutputInfo, ParquetTarget, PickleTarget
 from flowlib.targets.base import describe
 from flowlib.task import Task
 
@@ -176,7 +176,7 @@ def _verify_task(task: Task, *, fingerprints: bool, deep: bool) -> tuple[list[Ba
     record_damaged = record is None and storage.exists(record_path(task))
     if record is None and not record_damaged and not any(present.values()):
         return [], None
-    recorded = (record or {}).get("outputs", {})
+    recorded = record.outputs if record is not None else {}
     bad: list[BadOutput] = []
     for key, target in targets.items():
         if not present[key]:
@@ -194,7 +194,7 @@ def _verify_task(task: Task, *, fingerprints: bool, deep: bool) -> tuple[list[Ba
 
 
 def _check_file(
-    target: FileTarget, recorded: dict[str, Any] | None, *, fingerprints: bool, deep: bool
+    target: FileTarget, recorded: OutputInfo | None, *, fingerprints: bool, deep: bool
 ) -> tuple[Problem, str] | None:
     storage = target.storage
     try:
@@ -205,17 +205,17 @@ def _check_file(
         return Problem.MISSING, "the file vanished while being checked"
     except Exception as exc:  # noqa: BLE001 - any parse failure means the file is damaged
         return Problem.CORRUPT, f"cannot be read as {target.name}: {type(exc).__name__}: {exc}"
-    if not recorded:
+    if recorded is None:
         return None
-    want_rows = recorded.get("rows")
+    want_rows = recorded.rows
     if isinstance(want_rows, int) and rows is not None and rows != want_rows:
         kind = Problem.TRUNCATED if rows < want_rows else Problem.MODIFIED
         return kind, f"has {rows} rows; its record says {want_rows}"
-    want_bytes = recorded.get("bytes")
+    want_bytes = recorded.bytes
     if isinstance(want_bytes, int) and want_bytes and size != want_bytes:
         kind = Problem.TRUNCATED if size < want_bytes else Problem.MODIFIED
         return kind, f"is {size} bytes; its record says {want_bytes}"
-    want_hash = recorded.get("fingerprint")
+    want_hash = recorded.fingerprint
     if fingerprints and want_hash:
         with storage.reading(target.path) as source:
             actual = hash_file(source)
@@ -229,7 +229,7 @@ def _check_file(
 
 def _load_rows(target: FileTarget, source: str | IO[bytes]) -> int | None:
     """Load the output fully with its own format; its row count when it is a table."""
-    rows, _schema = describe(target._read(source))
+    rows, _schema = describe(target.read(source))
     return rows
 
 

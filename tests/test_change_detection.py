@@ -226,7 +226,7 @@ def test_version_replaces_the_source_fingerprint(flow):
     # Switching to a version is a code change once (the outputs are identical, so it stops there).
     assert states(m.CdReport())["CdScale"] == ("STALE", "code changed")
     assert ids(flowlib.run(m.CdReport()).ran) == ids([m.CdScale()])
-    assert m.CdScale().metadata()["code"] == "version:1"
+    assert m.CdScale().metadata().code == "version:1"
 
     # The same version: a change to run() is the user's call, nothing reruns.
     m = flow.edit("df.x * self.factor)", "df.x * self.factor + 1)")
@@ -246,11 +246,11 @@ def test_version_replaces_the_source_fingerprint(flow):
 
 def test_upstream_rerun_with_identical_data_keeps_downstream_complete(flow):
     m = flow.module
-    fingerprint = m.CdLoad().metadata()["outputs"]["data"]["fingerprint"]
-    started = m.CdLoad().metadata()["started"]
+    fingerprint = m.CdLoad().metadata().outputs["data"].fingerprint
+    started = m.CdLoad().metadata().started
     result = flowlib.run(m.CdLoad(), forced_all=True)
     assert ids(result.ran) == ids([m.CdLoad()])
-    record = m.CdLoad().metadata()
+    record = m.CdLoad().metadata().to_dict()
     assert record["outputs"]["data"]["fingerprint"] == fingerprint
     assert record["started"] >= started
     assert states(m.CdReport()) == ALL_COMPLETE
@@ -382,7 +382,7 @@ def test_record_contents(flow, flowlib_root):
     path = Path(record_path(scale))
     assert path == flowlib_root / "CdScale" / f"{scale.task_id}{RECORD_SUFFIX}"
     record = json.loads(path.read_text())
-    assert record == scale.metadata()
+    assert record == scale.metadata().to_dict() and record["format"] == 2
     assert record["task_family"] == "CdScale" and record["task_id"] == scale.task_id
     assert record["params"] == {"factor": "2"}
     assert record["code"] == code_fingerprint(m.CdScale) and record["code"].startswith("code2:")
@@ -390,7 +390,7 @@ def test_record_contents(flow, flowlib_root):
     assert output["path"] == scale.output()["data"].path and Path(output["path"]).exists()
     assert output["rows"] == 3 and output["schema"] == {"x": "int64"}
     assert output["bytes"] == Path(output["path"]).stat().st_size
-    load_record = m.CdLoad().metadata()
+    load_record = m.CdLoad().metadata().to_dict()
     assert record["inputs"] == {m.CdLoad().task_id: {"data": load_record["outputs"]["data"]["fingerprint"]}}
     assert datetime.strptime(record["started"], "%Y-%m-%dT%H:%M:%S%z").year >= 2024
     assert isinstance(record["duration"], float) and record["duration"] >= 0
@@ -398,16 +398,16 @@ def test_record_contents(flow, flowlib_root):
     assert record["versions"]["pandas"] == pd.__version__
     assert record["versions"]["pyarrow"] == pyarrow.__version__
     assert record["metadata"] == {}
-    report = m.CdReport().metadata()["outputs"]["data"]
-    assert "rows" not in report  # a dict has no rows or schema
+    report = m.CdReport().metadata().outputs["data"]
+    assert report.rows is None and "rows" not in report.to_dict()  # a dict has no rows or schema
     assert m.CdScale(factor=9).metadata() is None
 
 
 def test_different_outputs_have_different_fingerprints(flow):
     m = flow.module
     flowlib.run(m.CdScale(factor=3))
-    first = m.CdScale().metadata()["outputs"]["data"]["fingerprint"]
-    assert m.CdScale(factor=3).metadata()["outputs"]["data"]["fingerprint"] != first
+    first = m.CdScale().metadata().outputs["data"].fingerprint
+    assert m.CdScale(factor=3).metadata().outputs["data"].fingerprint != first
 
 
 # -- interrupted runs ---------------------------------------------------------------------------

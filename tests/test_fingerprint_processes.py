@@ -122,7 +122,7 @@ def test_a_flow_of_classes_without_source_is_complete_after_workers_ran_it(execu
     assert len(result.ran) == 4
     for task in [ns["FpA"](), ns["FpB"](), ns["FpTop"](), ns["FpInherits"]()]:
         assert task.complete(), flowlib.preview(task, show=False)
-        assert task.metadata()["code"] == code_fingerprint(type(task))
+        assert task.metadata().code == code_fingerprint(type(task))
     assert flowlib.run(roots(ns), workers=2, executor=executor).ran == []
     # The same cell run again (a new class object, as a notebook re-run makes) finds them complete too.
     again = define()

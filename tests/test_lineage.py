@@ -54,7 +54,7 @@ def test_one_row_per_task_with_its_record():
     assert table.task.tolist() == ["LnData()", "LnFeatures(scale=1.0)", "LnTrain(scale=1.0, lr=0.2)"]
 
     features = table.set_index("family").loc["LnFeatures"]
-    record = LnFeatures().metadata()
+    record = LnFeatures().metadata().to_dict()
     assert features["params"] == {"scale": 1.0} and features["params.scale"] == 1.0
     assert features["upstream"] == [LnData().task_id]
     assert features["code"] == record["code"] == code_fingerprint(LnFeatures)
@@ -62,7 +62,7 @@ def test_one_row_per_task_with_its_record():
     assert features["paths"] == {"data": LnFeatures().output()["data"].path}
     assert features["fingerprints"] == {"data": record["outputs"]["data"]["fingerprint"]}
     assert features["rows"] == 4 and features["bytes"] == record["outputs"]["data"]["bytes"] > 0
-    assert features["inputs"] == {LnData().task_id: {"data": LnData().metadata()["outputs"]["data"]["fingerprint"]}}
+    assert features["inputs"] == {LnData().task_id: {"data": LnData().metadata().outputs["data"].fingerprint}}
     assert features["duration"] == record["duration"]
     assert features["started"] == pd.Timestamp(record["started"]).tz_convert("UTC")
     assert features["versions"]["pandas"] == pd.__version__
@@ -100,7 +100,7 @@ def test_user_metadata_compares_parameter_sets_in_one_call():
     assert models["metadata.note"].tolist() == ["lr=0.1", "lr=0.3", "lr=0.5"]
     assert table[table.family != "LnTrain"]["metadata.accuracy"].isna().all()
     assert table["params.lr"].isna().sum() == 3  # tasks without that parameter
-    assert LnTrain(lr=0.5).metadata()["metadata"] == {"accuracy": 0.5, "scores": {"f1": 0.25}, "note": "lr=0.5"}
+    assert LnTrain(lr=0.5).metadata().metadata == {"accuracy": 0.5, "scores": {"f1": 0.25}, "note": "lr=0.5"}
 
 
 def test_tasks_without_a_record_show_their_status_and_missing_values():
@@ -168,5 +168,5 @@ def test_metadata_is_replaced_when_the_task_reruns():
     flowlib.run(LnCounter())
     assert lineage(LnCounter()).loc[0, "metadata.first"]
     flowlib.run(LnCounter(), forced_all=True)
-    assert LnCounter().metadata()["metadata"] == {}
+    assert LnCounter().metadata().metadata == {}
     assert "metadata.first" not in lineage(LnCounter()).columns

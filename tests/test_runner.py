@@ -275,7 +275,7 @@ def test_without_content_fingerprints_there_is_no_early_cutoff(monkeypatch):
     A, B, C, log = chain()
     monkeypatch.setattr(flowlib.settings, "fingerprint_outputs", False)
     flowlib.run(C())
-    first = A().metadata()["outputs"]["data"]["fingerprint"]
+    first = A().metadata().outputs["data"].fingerprint
     assert first.startswith("unhashed-")
     log.clear()
     flowlib.run(A(), forced_all=True)

@@ -122,10 +122,14 @@ class FileTarget(Target):
         mtime = written.st_mtime_ns if self.storage.is_local else None
         return OutputInfo(self.path, fingerprint, written.st_size, rows, schema, mtime_ns=mtime)
 
+    def read(self, source: str | IO[bytes]) -> Any:
+        """Parse this format from a local path or an open binary file (what :meth:`load` and ``verify`` call)."""
+        return self._read(source)
+
     def load(self) -> Any:
         try:
             with self.storage.reading(self.path) as source:
-                return self._read(source)
+                return self.read(source)
         except (FileNotFoundError, MemoryError):
             raise
         except Exception as exc:

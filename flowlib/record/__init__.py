@@ -1,0 +1,82 @@
+"""Records: what produced each task's outputs, typed, and the stores that keep them.
+
+:class:`Record` is the typed record; :class:`RecordStore` the interface of its stores
+(:class:`FileRecordStore` beside the outputs, :class:`MemoryRecordStore` for memory
+targets). The functions below pick a task's store and are what the rest of flowlib calls.
+
+Example:
+    >>> Record(family="A", task_id="A_1").output_fingerprints()
+    {}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowlib.layout import RECORD_SUFFIX
+from flowlib.record.file import FileRecordStore
+from flowlib.record.memory import MemoryRecordStore
+from flowlib.record.model import FORMAT_VERSION, NewerRecordError, Record, RecordFormatError, versions
+from flowlib.record.store import RecordKey, RecordStore
+from flowlib.storage import FileStat
+
+__all__ = [
+    "Record",
+    "RecordFormatError",
+    "NewerRecordError",
+    "RecordKey",
+    "RecordStore",
+    "FileRecordStore",
+    "MemoryRecordStore",
+    "FORMAT_VERSION",
+    "RECORD_SUFFIX",
+    "file_records",
+    "memory_records",
+    "store_for",
+    "key_for",
+    "record_path",
+    "record_stat",
+    "read_record",
+    "write_record",
+    "remove_record",
+    "versions",
+]
+
+#: The file store (stateless) and this process's memory store.
+file_records = FileRecordStore()
+memory_records = MemoryRecordStore()
+
+
+def store_for(task: Any) -> RecordStore:
+    """The store that keeps ``task``'s record: beside its files, or in memory for memory targets."""
+    return file_records if task.target_class.is_file else memory_records
+
+
+def key_for(task: Any) -> RecordKey:
+    """Which record belongs to ``task``."""
+    return RecordKey(task.storage(), task.get_task_family(), task.task_id)
+
+
+def record_path(task: Any) -> str:
+    """Where ``task``'s record lives."""
+    return key_for(task).path
+
+
+def record_stat(task: Any) -> FileStat | None:
+    """Size, time and replacement token of ``task``'s record (``None`` when it has none)."""
+    return store_for(task).stat(key_for(task))
+
+
+def read_record(task: Any) -> Record | None:
+    """``task``'s record, or ``None`` when it has none (or it is damaged)."""
+    return store_for(task).read(key_for(task))
+
+
+def write_record(task: Any, record: Record) -> None:
+    """Store ``task``'s record (atomically)."""
+    store_for(task).write(key_for(task), record)
+
+
+def remove_record(task: Any) -> None:
+    """Remove ``task``'s record, if any."""
+    store_for(task).remove(key_for(task))
