@@ -8,9 +8,10 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
 
 import logging as _logging
+
+from flowlib.version import __version__
 
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dependencies import inherits, requires

@@ -222,8 +222,9 @@ def code_fingerprint(cls: type) -> str:
     return cached
 
 
-def forget_code_fingerprints() -> None:
-    """Drop cached fingerprints and sources (after reloading a module in the same process)."""
+def forget_code_fingerprints(*, sources: bool = True) -> None:
+    """Drop cached fingerprints, and with ``sources`` the sources read at class definition (after a reload)."""
     with _lock:
         _fingerprints.clear()
-        _sources.clear()
+        if sources:
+            _sources.clear()

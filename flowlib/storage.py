@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import errno
 import os
@@ -26,7 +27,7 @@ from flowlib.errors import StorageError
 from flowlib.layout import TEMP_SUFFIX, temp_name, temp_owner
 from flowlib.settings import settings
 
-__all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
+__all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "forget_storages", "human_size", "temp_owner", "TEMP_SUFFIX"]
 
 # Object stores publish an upload whole: a reader sees the old object or the new one.
 _ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
@@ -55,8 +56,13 @@ class FileStat:
     token: str = ""
 
 
-class Storage:
-    """A root directory plus the file operations targets and records need."""
+class Storage(abc.ABC):
+    """A root directory plus the file operations targets and records need.
+
+    Backends implement the abstract primitives (one module-level class each:
+    :class:`LocalStorage`, :class:`FsspecStorage`); the layout of names comes from
+    :mod:`flowlib.layout`. Paths are absolute strings with ``/`` separators.
+    """
 
     root: str
     url: str
@@ -74,37 +80,40 @@ class Storage:
         """``<root>/<family>/<task_id>.record.json``."""
         return layout.record_path(self.root, family, task_id)
 
-    # The operations below are implemented by each backend.
-    def makedirs(self, directory: str) -> None:
+    def makedirs(self, directory: str) -> None:  # noqa: B027 - object stores have no folders: nothing to do
         """Create ``directory`` if the backend has folders (object stores do not)."""
 
+    @abc.abstractmethod
     def exists(self, path: str) -> bool:
-        raise NotImplementedError
+        """Whether a file exists at ``path``."""
 
+    @abc.abstractmethod
     def size(self, path: str) -> int:
-        raise NotImplementedError
+        """The size of the file at ``path`` in bytes (``FileNotFoundError`` when missing)."""
 
+    @abc.abstractmethod
     def stat(self, path: str) -> FileStat | None:
         """Size, modification time and replacement token of ``path``; ``None`` when it does not exist."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def remove(self, path: str) -> None:
-        raise NotImplementedError
+        """Remove the file at ``path``; nothing happens when it is missing."""
 
+    @abc.abstractmethod
     def read_bytes(self, path: str) -> bytes:
-        raise NotImplementedError
+        """The whole content of the file at ``path`` (``FileNotFoundError`` when missing)."""
 
+    @abc.abstractmethod
     def atomic_write(self, path: str) -> contextlib.AbstractContextManager[str]:
         """Yield a local temporary path; publish it at ``path`` only if the block succeeds."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def reading(self, path: str) -> contextlib.AbstractContextManager[str | IO[bytes]]:
         """Yield something readers accept: a local path, or an open binary file."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def list_files(self, directory: str) -> list[str]:
         """Every file below ``directory`` (recursively); empty when it does not exist."""
-        raise NotImplementedError
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write ``data`` at ``path`` atomically."""
@@ -275,11 +284,16 @@ _cache: dict[tuple[str, str], Storage] = {}
 _cache_lock = threading.Lock()
 
 
-def _forget_after_fork() -> None:
-    """Worker processes build their own filesystems: fsspec clients (s3fs...) are not fork-safe."""
+def forget_storages() -> None:
+    """Drop every storage object (and its filesystem client); the next ``get_storage`` builds a new one."""
     global _cache_lock
     _cache.clear()
     _cache_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """Worker processes build their own filesystems: fsspec clients (s3fs...) are not fork-safe."""
+    forget_storages()
 
 
 if hasattr(os, "register_at_fork"):

@@ -46,6 +46,12 @@ _PARAMS: weakref.WeakKeyDictionary[type, tuple[int, list[tuple[str, luigi.Parame
 _LAST_VALUES = threading.local()
 
 
+def forget_parameter_lists() -> None:
+    """Drop the cached luigi parameter lists (``flowlib.caches.reset`` calls it)."""
+    _PARAMS.clear()
+    _LAST_VALUES.__dict__.clear()
+
+
 def _same(args_a: Any, args_b: Any, kwargs_a: Any, kwargs_b: Any) -> bool:
     """The same argument objects (identity, not equality: ``1 == True`` must not match)."""
     if len(args_a) != len(args_b) or len(kwargs_a) != len(kwargs_b):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowlib.errors import FlowlibError
+from flowlib.version import __version__
 from flowlib.targets.base import OutputInfo
 
 __all__ = ["Record", "RecordFormatError", "NewerRecordError", "FORMAT_VERSION", "versions"]
@@ -45,8 +46,6 @@ def versions() -> dict[str, str]:
         import luigi
         import pandas
         import pyarrow
-
-        from flowlib import __version__
 
         _versions.update(
             flowlib=__version__,

@@ -7,6 +7,7 @@ Targets know nothing of tasks.
 
 from __future__ import annotations
 
+import abc
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -55,7 +56,12 @@ def describe(obj: Any) -> tuple[int | None, dict[str, str] | None]:
 
 
 class Target(luigi.Target):  # type: ignore[misc]
-    """One persisted output. Subclasses: one format each."""
+    """One persisted output at ``path`` in ``storage``: luigi's one-method Target, plus save, load and remove.
+
+    A format is a subclass registered by name (:func:`register_target`); file formats
+    subclass :class:`FileTarget` and implement only ``_write`` and ``_read``. Targets
+    know nothing of tasks.
+    """
 
     name: ClassVar[str] = ""
     suffix: ClassVar[str] = ""
@@ -71,34 +77,40 @@ class Target(luigi.Target):  # type: ignore[misc]
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
 
+    @abc.abstractmethod
     def exists(self) -> bool:
-        raise NotImplementedError
+        """Whether the output is stored."""
 
+    @abc.abstractmethod
     def stat(self) -> FileStat | None:
         """Size, modification time and replacement token of the stored output; ``None`` when missing."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def save(self, obj: Any) -> OutputInfo:
-        raise NotImplementedError
+        """Store ``obj`` atomically (readers see the old output or the new one); what was written."""
 
+    @abc.abstractmethod
     def load(self) -> Any:
-        raise NotImplementedError
+        """The stored object (:class:`~flowlib.errors.CorruptOutputError` when it cannot be read)."""
 
+    @abc.abstractmethod
     def remove(self) -> None:
-        raise NotImplementedError
+        """Remove the stored output; nothing happens when it is missing."""
 
 
 class FileTarget(Target):
     """A target stored as one file, written atomically (temporary file, then rename)."""
 
-    def check(self, obj: Any) -> None:
+    def check(self, obj: Any) -> None:  # noqa: B027 - most formats check while writing
         """Raise :class:`TargetFormatError` when this format cannot hold ``obj``."""
 
+    @abc.abstractmethod
     def _write(self, obj: Any, path: str) -> None:
-        raise NotImplementedError
+        """Write ``obj`` in this format to the local temporary file ``path``."""
 
+    @abc.abstractmethod
     def _read(self, source: str | IO[bytes]) -> Any:
-        raise NotImplementedError
+        """Parse this format from a local path or an open binary file."""
 
     def exists(self) -> bool:
         return self.storage.exists(self.path)
