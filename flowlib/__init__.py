@@ -26,6 +26,8 @@ from flowlib.errors import (
     TaskDefinitionError,
     TaskFailedError,
     TaskIncompleteError,
+    TaskTraceback,
+    UnknownExperimentError,
 )
 from flowlib.export import FlowGraph, graph
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
@@ -96,5 +98,7 @@ __all__ = [
     "CorruptOutputError",
     "StorageError",
     "LockTimeoutError",
+    "TaskTraceback",
+    "UnknownExperimentError",
     *_param_names,
 ]

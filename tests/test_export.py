@@ -113,7 +113,9 @@ def test_to_svg_with_graphviz():
     flowlib.run(Numbers())
     svg = flowlib.graph(Scored()).to_svg()
     assert "<svg" in svg and "Numbers(n=10)" in svg and COMPLETE_BORDER in svg.lower()
-    assert svg == flowlib.graph(Scored())._repr_html_()
+    bundle = flowlib.graph(Scored())._repr_mimebundle_()  # notebooks draw the picture
+    assert bundle["image/svg+xml"] == svg and "text/html" not in bundle
+    assert bundle["text/plain"] == repr(flowlib.graph(Scored()))
 
 
 def test_to_svg_without_graphviz_says_how_to_install(monkeypatch):
@@ -128,7 +130,7 @@ def test_to_svg_without_graphviz_says_how_to_install(monkeypatch):
     picture = flowlib.graph(Numbers())
     with pytest.raises(flowlib.FlowlibError, match=r"pip install 'flowlib\[graph\]'.*to_dot\(\) and to_mermaid"):
         picture.to_svg()
-    html = picture._repr_html_()  # notebooks fall back to the coloured tree
+    html = picture._repr_mimebundle_()["text/html"]  # notebooks fall back to the coloured tree
     assert html.startswith("<pre") and f'color:{PENDING_BORDER}">PENDING' in html
 
 

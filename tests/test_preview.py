@@ -23,6 +23,7 @@ def test_preview_shows_status_and_significant_parameters(capsys):
             self.save(self.input_load() * self.scale)
 
     flowlib.run(Prep(scale=2.0))
+    capsys.readouterr()  # the run's summary
     shown = flowlib.preview(Prep(scale=3.0))
     printed = capsys.readouterr().out
     assert printed.strip() == str(shown).strip()

@@ -140,7 +140,7 @@ def test_abort_false_keeps_running_independent_branches():
     assert not result
     assert result.failed == [Bad()] and result.ran == [Good()] and result.not_run == [AfterBad()]
     summary = str(result)
-    assert "FAILED" in summary and "Bad() failed: RuntimeError: nope" in summary
+    assert "FAILED" in summary and "1 failed:\n    Bad()  (no output; RuntimeError: nope)" in summary
 
 
 def test_failed_run_removes_partial_outputs():
@@ -234,7 +234,7 @@ def test_result_lists_every_task_of_the_plan():
     result = flowlib.run(C())
     assert [o.task for o in result.outcomes] == [A(), B(), C()]
     assert result.ran == [C()] and result.complete == [A(), B()]
-    assert "1 ran: C()" in str(result) and "2 already complete" in str(result)
+    assert "1 ran:\n    C()  (no output)" in str(result) and "2 already complete: A(), B()" in str(result)
 
 
 def test_retry_count_retries_a_failing_task(tmp_path):
