@@ -21,12 +21,12 @@ from flowlib.errors import (
     LockTimeoutError,
     ParameterError,
     PersistKeyError,
+    RemoteTaskError,
     StorageError,
     TargetFormatError,
     TaskDefinitionError,
     TaskFailedError,
     TaskIncompleteError,
-    TaskTraceback,
     UnknownExperimentError,
 )
 from flowlib.export import FlowGraph, graph
@@ -98,7 +98,7 @@ __all__ = [
     "CorruptOutputError",
     "StorageError",
     "LockTimeoutError",
-    "TaskTraceback",
+    "RemoteTaskError",
     "UnknownExperimentError",
     *_param_names,
 ]

@@ -14,7 +14,7 @@ __all__ = [
     "CorruptOutputError",
     "StorageError",
     "LockTimeoutError",
-    "TaskTraceback",
+    "RemoteTaskError",
     "UnknownExperimentError",
 ]
 
@@ -79,8 +79,8 @@ class TaskFailedError(FlowlibError):
         self.traceback = traceback
 
 
-class TaskTraceback(FlowlibError):
-    """The traceback text of a task that failed in another process (a worker process, a luigi worker).
+class RemoteTaskError(FlowlibError):
+    """A task that failed in another process (a worker process, a luigi worker), as its traceback text.
 
     flowlib chains it as the cause of the task's exception, so Python prints the traceback once.
     """

@@ -32,16 +32,31 @@ _EXPECTED: list[tuple[type, tuple[type, ...], str, str, str]] = [
     (luigi.BoolParameter, (bool,), "a bool", "True", "true"),
     (luigi.IntParameter, (int,), "an int", "3", "3"),
     (luigi.FloatParameter, (int, float), "a float", "1.0", "1.0"),
-    (luigi.DateHourParameter, (datetime.datetime,), "a datetime", "datetime.datetime(2024, 1, 31, 12)",
-     "2024-01-31T12"),
-    (luigi.DateMinuteParameter, (datetime.datetime,), "a datetime", "datetime.datetime(2024, 1, 31, 12, 30)",
-     "2024-01-31T1230"),
-    (luigi.DateSecondParameter, (datetime.datetime,), "a datetime", "datetime.datetime(2024, 1, 31, 12, 30, 5)",
-     "2024-01-31T123005"),
+    (
+        luigi.DateHourParameter,
+        (datetime.datetime,),
+        "a datetime",
+        "datetime.datetime(2024, 1, 31, 12)",
+        "2024-01-31T12",
+    ),
+    (
+        luigi.DateMinuteParameter,
+        (datetime.datetime,),
+        "a datetime",
+        "datetime.datetime(2024, 1, 31, 12, 30)",
+        "2024-01-31T1230",
+    ),
+    (
+        luigi.DateSecondParameter,
+        (datetime.datetime,),
+        "a datetime",
+        "datetime.datetime(2024, 1, 31, 12, 30, 5)",
+        "2024-01-31T123005",
+    ),
     (luigi.MonthParameter, (datetime.date,), "a date (its month counts)", "datetime.date(2024, 1, 1)", "2024-01"),
     (luigi.YearParameter, (datetime.date,), "a date (its year counts)", "datetime.date(2024, 1, 1)", "2024"),
     (luigi.DateParameter, (datetime.date,), "a date", "datetime.date(2024, 1, 31)", "2024-01-31"),
-    (luigi.DictParameter, (Mapping,), "a dict", "{'a': 1}", '\'{"a": 1}\''),
+    (luigi.DictParameter, (Mapping,), "a dict", "{'a': 1}", "'{\"a\": 1}'"),
     (luigi.TupleParameter, (tuple, list), "a tuple", "(1, 2)", "'[1, 2]'"),
     (luigi.ListParameter, (tuple, list), "a list", "[1, 2]", "'[1, 2]'"),
     (luigi.PathParameter, (str, Path), "a path", "'data/file.csv'", "data/file.csv"),
@@ -75,7 +90,11 @@ def accepted(param: luigi.Parameter) -> str:
         many = isinstance(param, (luigi.ChoiceListParameter, luigi.EnumListParameter))
         return f"{'a list of values from' if many else 'one of'} {choices}"
     expected = _expected(param)
-    return expected[1] if expected is not None else f"a value for a {type(param).__name__}"
+    if expected is not None:
+        return expected[1]
+    if type(param) in (luigi.Parameter, luigi.StrParameter, luigi.OptionalParameter, luigi.OptionalStrParameter):
+        return "a string"
+    return f"a value for a {type(param).__name__}"
 
 
 def command_line_example(param: luigi.Parameter, flag: str) -> str:
@@ -152,8 +171,7 @@ def given_values(
                 parameter=name,
                 value=value,
             )
-        param = lookup.get(name)
-        if param is None:
+        if name not in lookup:
             raise ParameterError(
                 f"{task_family} has no parameter {name!r} (given {value!r}); its parameters: {_names(params)}",
                 task=task_family,
@@ -161,7 +179,7 @@ def given_values(
                 value=value,
                 accepted=f"the parameters {_names(params)}",
             )
-        given[name] = check_value(task_family, name, param, value)
+        given[name] = check_value(task_family, name, lookup[name], value)
     return given
 
 

@@ -29,7 +29,17 @@ from flowlib.record import generation, read_record
 from flowlib.settings import settings
 from flowlib.task import Task
 
-__all__ = ["Status", "Node", "Plan", "build_plan", "refresh", "is_complete", "as_task", "as_task_list", "output_fingerprints"]
+__all__ = [
+    "Status",
+    "Node",
+    "Plan",
+    "build_plan",
+    "refresh",
+    "is_complete",
+    "as_task",
+    "as_task_list",
+    "output_fingerprints",
+]
 
 
 class Status(str, enum.Enum):

@@ -167,6 +167,6 @@ def _listed(outcomes: list[TaskOutcome]) -> list[str]:
         return [f"{item.task}  ({_why(item)})" if _why(item) else str(item.task) for item in outcomes]
     groups: Counter[tuple[str, str]] = Counter()
     for item in outcomes:
-        family = getattr(item.task, "get_task_family", lambda: type(item.task).__name__)()
+        family = item.task.get_task_family() if hasattr(item.task, "get_task_family") else type(item.task).__name__
         groups[(family, _why(item))] += 1
     return [f"{n} x {family}  ({reason})" if reason else f"{n} x {family}" for (family, reason), n in groups.items()]

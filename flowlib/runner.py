@@ -19,7 +19,7 @@ import cloudpickle
 import luigi
 
 from flowlib import display
-from flowlib.errors import FlowlibError, TaskFailedError, TaskTraceback
+from flowlib.errors import FlowlibError, RemoteTaskError, TaskFailedError
 from flowlib.executor import (
     Attempt,
     execute,
@@ -97,8 +97,8 @@ def run(
 
         try:
             result = run_on_scheduler(plan, url=url, workers=workers, abort=abort, started=started)
-        except TaskFailedError as error:
-            _shown(getattr(error, "result", None), summary)
+        except TaskFailedError as failed:
+            _shown(getattr(failed, "result", None), summary)
             raise
         return _shown(result, summary)
     local = _LocalRun(plan, workers=workers, executor=executor, abort=abort, progress=progress)
@@ -112,7 +112,7 @@ def run(
     return result
 
 
-def _shown(result: RunResult | None, summary: bool) -> Any:
+def _shown(result: Any, summary: bool) -> Any:
     """Print the execution summary where no notebook or prompt will show the result itself."""
     if result is not None and summary:
         display.show(str(result))
@@ -133,7 +133,7 @@ def _failure_error(
 
     Raise it with ``raise error from error.__cause__``: the task's own exception when it has its
     frames (it failed in this process), else that exception (or, from luigid, its text) chained to a
-    :class:`TaskTraceback` with the traceback text from the process where it ran.
+    :class:`RemoteTaskError` with the traceback text from the process where it ran.
     """
     params = failure.task.to_str_params(only_significant=True)
     error = TaskFailedError(
@@ -146,9 +146,9 @@ def _failure_error(
     error.result = result  # type: ignore[attr-defined]
     cause: BaseException | None = exception
     if cause is None:
-        cause = TaskTraceback(failure.error) if failure.error else None
+        cause = RemoteTaskError(failure.error) if failure.error else None
     elif cause.__traceback__ is None and cause.__cause__ is None and failure.error:
-        cause.__cause__ = TaskTraceback(failure.error)  # from a worker process: its frames came as text
+        cause.__cause__ = RemoteTaskError(failure.error)  # from a worker process: its frames came as text
     error.__cause__ = cause
     return error
 

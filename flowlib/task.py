@@ -26,8 +26,8 @@ from flowlib.errors import (
     FlowlibError,
     ParameterError,
     PersistKeyError,
-    TaskDefinitionError,
     TargetFormatError,
+    TaskDefinitionError,
     TaskIncompleteError,
 )
 from flowlib.fingerprint import code_fingerprint
