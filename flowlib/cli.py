@@ -234,7 +234,8 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
                 print(f"\n--- {outcome.task} failed ---\n{outcome.error.rstrip()}")
         first = result.failed[0] if result.failed else result.not_run[0]
         last = result.outcome(first).error.strip().splitlines()[-1:] or [str(result.outcome(first).outcome)]
-        _error(f"run failed: {first}: {last[0]}")
+        hint = "; choose a writable root with --dir PATH" if "StorageError" in last[0] else ""
+        _error(f"run failed: {first}: {last[0]}{hint}")
         return EXIT_FAILED
     return EXIT_OK
 
