@@ -13,7 +13,7 @@ from typing import Any
 
 import luigi
 
-from flowlib.errors import FlowlibError, UnknownExperimentError
+from flowlib.errors import FlowlibError, ParameterError, UnknownExperimentError
 from flowlib.plan import build_plan
 from flowlib.preview import Preview, preview
 from flowlib.result import RunResult
@@ -26,10 +26,17 @@ __all__ = ["Workflow", "WorkflowMulti"]
 def _instantiate(task_class: type, params: Mapping[str, Any]) -> luigi.Task:
     if not (isinstance(task_class, type) and issubclass(task_class, luigi.Task)):
         raise FlowlibError(f"a workflow takes a task class, got {task_class!r}")
-    names = {name for name, _ in task_class.get_params()}
-    unknown = sorted(set(params) - names)
+    names = [name for name, _ in task_class.get_params()]
+    unknown = sorted(set(params) - set(names))
     if unknown:
-        raise FlowlibError(f"{task_class.__name__} has no parameter {unknown[0]!r}; its parameters are {sorted(names)}")
+        raise ParameterError(
+            f"{task_class.__name__} has no parameter {unknown[0]!r} (given {params[unknown[0]]!r}); "
+            f"its parameters: {', '.join(names) or 'none'}",
+            task=task_class.__name__,
+            parameter=unknown[0],
+            value=params[unknown[0]],
+            accepted=f"the parameters {', '.join(names) or 'none'}",
+        )
     return task_class(**params)
 
 

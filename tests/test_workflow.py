@@ -41,7 +41,7 @@ def test_workflow_runs_previews_and_loads():
     assert wf.output_load(Scale, as_dict=True) == {"scaled": [10, 20, 30], "total": 60}
     assert wf.output_load(Load) == [1, 2, 3]
     assert isinstance(wf.preview(show=False), flowlib.Preview)
-    with pytest.raises(flowlib.FlowlibError, match="has no parameter 'factr'"):
+    with pytest.raises(flowlib.ParameterError, match=r"has no parameter 'factr' \(given 1\); its parameters: "):
         flowlib.Workflow(Report, params={"factr": 1})
 
 
