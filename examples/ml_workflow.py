@@ -98,7 +98,7 @@ def _step(title: str) -> None:
 
 
 def _report(result: flowlib.RunResult) -> None:
-    print(result)
+    # flowlib.run has printed its summary (what ran and why); add the one line this demo checks
     names = ", ".join(type(t).__name__ for t in result.ran) or "nothing"
     print(f"-> ran {len(result.ran)} task(s): {names}")
 

@@ -22,11 +22,13 @@ from flowlib.errors import (
     LockTimeoutError,
     ParameterError,
     PersistKeyError,
+    RemoteTaskError,
     StorageError,
     TargetFormatError,
     TaskDefinitionError,
     TaskFailedError,
     TaskIncompleteError,
+    UnknownExperimentError,
 )
 from flowlib.export import FlowGraph, graph
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
@@ -97,5 +99,7 @@ __all__ = [
     "CorruptOutputError",
     "StorageError",
     "LockTimeoutError",
+    "RemoteTaskError",
+    "UnknownExperimentError",
     *_param_names,
 ]

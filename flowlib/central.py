@@ -239,7 +239,8 @@ def run_on_scheduler(plan: Plan, *, url: str, workers: int, abort: bool, started
     if abort and first is not None:
         from flowlib.runner import _failure_error
 
-        raise _failure_error(first, result)
+        error = _failure_error(first, result)
+        raise error from error.__cause__
     return result
 
 

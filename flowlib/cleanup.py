@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import luigi
 
 from flowlib.locks import pid_alive
-from flowlib.plan import build_plan
+from flowlib.plan import as_task_list, build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
 from flowlib.layout import is_temp, temp_owner
@@ -122,7 +122,7 @@ def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tu
     """``(storage, path)`` of every orphaned file, sorted by path."""
     keep: set[str] = set()
     storages: dict[str, Storage] = {}
-    for node in build_plan(tasks, rerun_stale=False).nodes:
+    for node in build_plan(as_task_list(tasks, "flowlib.orphans() / clean()"), rerun_stale=False).nodes:
         task = node.task
         if not isinstance(task, Task) or not task.target_class.is_file:
             continue

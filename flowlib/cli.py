@@ -33,19 +33,24 @@ import luigi
 import luigi.configuration
 
 import flowlib
-from flowlib.errors import FlowlibError
+from flowlib.errors import FlowlibError, ParameterError, StorageError
 from flowlib.invalidate import invalidate_tasks
+from flowlib.paramcheck import accepted, command_line_example
 from flowlib.plan import build_plan
 from flowlib.storage import human_size
 from flowlib.task import Task
 
-__all__ = ["main", "load_task_class", "parse_task_params", "UsageError"]
+__all__ = ["main", "load_task_class", "parse_task_params", "UsageError", "ParameterUsageError"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(FlowlibError):
     """The command line names something that does not exist or gives a bad value (exit code 2)."""
+
+
+class ParameterUsageError(UsageError, ParameterError):
+    """A task parameter on the command line is unknown, missing or has a bad value (exit code 2)."""
 
 
 # -- finding tasks ---------------------------------------------------------------------
@@ -138,12 +143,19 @@ def _parse_value(cls: type[luigi.Task], name: str, param: luigi.Parameter, text:
     if text is None:
         if isinstance(param, luigi.BoolParameter):
             return True
-        raise UsageError(f"{flag} needs a value")
+        raise ParameterUsageError(
+            f"{flag} needs a value ({accepted(param)}), e.g. {command_line_example(param, flag)}",
+            task=cls.get_task_family(), parameter=name, accepted=accepted(param),
+        )
     try:
         return param.normalize(param.parse(text))
     except Exception as exc:  # luigi raises ValueError, KeyError, JSON errors...
         kind = type(param).__name__.removesuffix("Parameter") or "Parameter"
-        raise UsageError(f"bad value for {flag} of {cls.__name__}: {text!r} is not a valid {kind} ({exc})") from exc
+        raise ParameterUsageError(
+            f"bad value for {flag} of {cls.__name__}: {text!r} is not a valid {kind} ({exc}); "
+            f"it takes {accepted(param)}, e.g. {command_line_example(param, flag)}",
+            task=cls.get_task_family(), parameter=name, value=text, accepted=accepted(param),
+        ) from exc
 
 
 def parse_task_params(classes: Sequence[type[luigi.Task]], tokens: Sequence[str]) -> list[dict[str, Any]]:
@@ -166,7 +178,10 @@ def parse_task_params(classes: Sequence[type[luigi.Task]], tokens: Sequence[str]
         if not owners:
             known = sorted({f"--{n.replace('_', '-')}" for p in params for n in p})
             names = " / ".join(cls.__name__ for cls in classes)
-            raise UsageError(f"{names} has no parameter --{raw_name}; its parameters: {', '.join(known) or 'none'}")
+            raise ParameterUsageError(
+                f"{names} has no parameter --{raw_name}; its parameters: {', '.join(known) or 'none'}",
+                task=names, parameter=name, value=text, accepted=", ".join(known),
+            )
         for i in owners:
             values[i][name] = _parse_value(classes[i], name, params[i][name], text)
     return values
@@ -175,10 +190,23 @@ def parse_task_params(classes: Sequence[type[luigi.Task]], tokens: Sequence[str]
 def _make_task(cls: type[luigi.Task], values: dict[str, Any]) -> luigi.Task:
     try:
         return cls(**values)
-    except luigi.parameter.MissingParameterException as exc:
+    except ParameterError as exc:
+        if exc.parameter and exc.parameter not in values:  # a required parameter that was not given
+            param = dict(cls.get_params())[exc.parameter]
+            flag = f"--{exc.parameter.replace('_', '-')}"
+            raise ParameterUsageError(
+                f"{cls.__name__} needs {flag} ({accepted(param)}; it has no default), "
+                f"e.g. {command_line_example(param, flag)}",
+                task=exc.task, parameter=exc.parameter, accepted=exc.accepted,
+            ) from exc
+        raise ParameterUsageError(
+            f"cannot create {cls.__name__}: {exc}", task=exc.task, parameter=exc.parameter, value=exc.value,
+            accepted=exc.accepted,
+        ) from exc
+    except luigi.parameter.MissingParameterException as exc:  # a plain luigi task
         found = re.search(r"requires the '(\w+)' parameter", str(exc))
         flag = f"--{found.group(1).replace('_', '-')}" if found else "more parameters"
-        raise UsageError(f"{cls.__name__} needs {flag} (it has no default)") from exc
+        raise ParameterUsageError(f"{cls.__name__} needs {flag} (it has no default)") from exc
     except (FlowlibError, ValueError, TypeError) as exc:
         raise UsageError(f"cannot create {cls.__name__}: {exc}") from exc
 
@@ -194,7 +222,7 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     result = flowlib.run(
         task, workers=args.workers, scheduler=args.scheduler, forced_all=args.forced_all,
         forced_all_upstream=args.forced_all_upstream, confirm=args.confirm, abort=False,
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress else None, execution_summary=False,
     )
     print(result)
     if result.cancelled:
@@ -206,7 +234,8 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
                 print(f"\n--- {outcome.task} failed ---\n{outcome.error.rstrip()}")
         first = result.failed[0] if result.failed else result.not_run[0]
         last = result.outcome(first).error.strip().splitlines()[-1:] or [str(result.outcome(first).outcome)]
-        _error(f"run failed: {first}: {last[0]}")
+        hint = "; choose a writable root with --dir PATH" if "StorageError" in last[0] else ""
+        _error(f"run failed: {first}: {last[0]}{hint}")
         return EXIT_FAILED
     return EXIT_OK
 
@@ -427,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except StorageError as exc:
+        message = str(exc).strip().splitlines()[0].replace("flowlib.set_dir(...) or FLOWLIB_DIR", "--dir PATH")
+        if "--dir" not in message:
+            message += "; choose a writable root with --dir PATH"
+        _error(message)
+        return EXIT_FAILED
     except FlowlibError as exc:
         _error(str(exc).strip().splitlines()[0])
         return EXIT_FAILED

@@ -14,6 +14,8 @@ __all__ = [
     "CorruptOutputError",
     "StorageError",
     "LockTimeoutError",
+    "RemoteTaskError",
+    "UnknownExperimentError",
 ]
 
 
@@ -26,7 +28,20 @@ class TaskDefinitionError(FlowlibError):
 
 
 class ParameterError(FlowlibError, TypeError):
-    """A task parameter got a value of the wrong type."""
+    """A task parameter is unknown, missing, or got a value it does not accept.
+
+    ``task`` (the task family), ``parameter`` (its name), ``value`` (what was given; absent for a
+    missing parameter) and ``accepted`` (what it takes) say what was wrong.
+    """
+
+    def __init__(
+        self, message: str, *, task: str = "", parameter: str = "", value: object = None, accepted: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.parameter = parameter
+        self.value = value
+        self.accepted = accepted
 
 
 class PersistKeyError(FlowlibError, KeyError):
@@ -38,6 +53,13 @@ class PersistKeyError(FlowlibError, KeyError):
 
 class TargetFormatError(FlowlibError, TypeError):
     """A format cannot hold the object it was given."""
+
+
+class UnknownExperimentError(FlowlibError, KeyError):
+    """A :class:`~flowlib.WorkflowMulti` has no experiment of the name asked for."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class TaskIncompleteError(FlowlibError):
@@ -55,6 +77,16 @@ class TaskFailedError(FlowlibError):
         super().__init__(message)
         self.task = task
         self.traceback = traceback
+
+
+class RemoteTaskError(FlowlibError):
+    """A task that failed in another process (a worker process, a luigi worker), as its traceback text.
+
+    flowlib chains it as the cause of the task's exception, so Python prints the traceback once.
+    """
+
+    def __str__(self) -> str:
+        return "\n\n" + (str(self.args[0]) if self.args else "")
 
 
 class CorruptOutputError(FlowlibError):

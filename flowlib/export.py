@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import luigi
 
 from flowlib.errors import FlowlibError
-from flowlib.plan import Node, Plan, Status, build_plan
+from flowlib.plan import Node, Plan, Status, as_task_list, build_plan
 
 __all__ = ["FlowGraph", "graph"]
 
@@ -53,7 +54,7 @@ def _mermaid_text(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FlowGraph:
     """The DAG of a flow with every task's status; ``to_dot()``, ``to_mermaid()``, ``to_svg()``."""
 
@@ -61,7 +62,7 @@ class FlowGraph:
 
     @classmethod
     def from_tasks(cls, tasks: luigi.Task | Iterable[luigi.Task], *, rerun_stale: bool | None = None) -> FlowGraph:
-        return cls(build_plan(tasks, rerun_stale=rerun_stale))
+        return cls(build_plan(as_task_list(tasks, "flowlib.graph()"), rerun_stale=rerun_stale))
 
     def _ids(self) -> dict[str, str]:
         return {node.task_id: f"n{i}" for i, node in enumerate(self.plan.nodes)}
@@ -136,14 +137,19 @@ class FlowGraph:
         target.write_text(writer(), encoding="utf-8")
         return target
 
-    def _repr_html_(self) -> str:
-        """Notebooks: the SVG picture when Graphviz is installed, else the coloured preview tree."""
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Notebooks: the picture (SVG) when Graphviz is installed, else the coloured preview tree (HTML)."""
         try:
-            return self.to_svg()
+            return {"image/svg+xml": self.to_svg(), "text/plain": repr(self)}
         except FlowlibError:
             from flowlib.preview import render
 
-            return render(self.plan)._repr_html_()
+            return {"text/html": render(self.plan)._repr_html_(), "text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        """A short summary, e.g. ``FlowGraph(3 tasks, 2 edges: 1 COMPLETE, 2 PENDING)``."""
+        counts = ", ".join(f"{n} {status}" for status, n in self.plan.counts().items() if n)
+        return f"FlowGraph({len(self.plan.nodes)} tasks, {len(self.edges())} edges: {counts or 'empty'})"
 
     def __str__(self) -> str:
         return self.to_mermaid()

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import luigi
 
 from flowlib.errors import FlowlibError
-from flowlib.plan import build_plan
+from flowlib.plan import as_task, as_task_list, build_plan
 
 __all__ = ["invalidate_tasks", "invalidate_upstream", "invalidate_downstream"]
 
 logger = logging.getLogger(__name__)
 
 
-def invalidate_tasks(tasks: Sequence[luigi.Task], *, confirm: bool = False) -> bool:
-    """Remove the outputs and records of ``tasks``; ``False`` when the user declined."""
+def invalidate_tasks(tasks: luigi.Task | Iterable[luigi.Task], *, confirm: bool = False) -> bool:
+    """Remove the outputs and records of ``tasks`` (one task or several); ``False`` when the user declined."""
     from flowlib.task import Task
 
+    tasks = as_task_list(tasks, "invalidate")
     plain = [t for t in tasks if not isinstance(t, Task)]
     if plain:
         raise FlowlibError(f"{plain[0]} is not a flowlib task; flowlib only removes outputs it persists")
@@ -35,16 +36,26 @@ def invalidate_tasks(tasks: Sequence[luigi.Task], *, confirm: bool = False) -> b
     return True
 
 
-def invalidate_upstream(task: luigi.Task, *, confirm: bool = False) -> bool:
-    """Remove ``task``'s outputs and those of everything upstream of it."""
-    plan = build_plan([task], rerun_stale=False)
+def invalidate_upstream(tasks: luigi.Task | Iterable[luigi.Task], *, confirm: bool = False) -> bool:
+    """Remove the outputs of ``tasks`` (one task or several) and those of everything upstream of them.
+
+    Example:
+        >>> flowlib.invalidate_upstream(Train(scale=2.0))  # doctest: +SKIP
+    """
+    plan = build_plan(as_task_list(tasks, "flowlib.invalidate_upstream()"), rerun_stale=False)
     return invalidate_tasks(_flowlib_tasks(n.task for n in plan.nodes), confirm=confirm)
 
 
 def invalidate_downstream(task: luigi.Task, downstream_task: luigi.Task, *, confirm: bool = False) -> bool:
-    """Remove ``task``, ``downstream_task`` and every task on a path between them."""
-    plan = build_plan([downstream_task], rerun_stale=False)
-    start = plan.node(task)
+    """Remove ``task``, ``downstream_task`` and every task on a path between them.
+
+    Example:
+        >>> flowlib.invalidate_downstream(GetData(), Train(scale=2.0))  # doctest: +SKIP
+    """
+    start_task = as_task(task, "flowlib.invalidate_downstream() (its first argument)")
+    end_task = as_task(downstream_task, "flowlib.invalidate_downstream() (its downstream_task)")
+    plan = build_plan([end_task], rerun_stale=False)
+    start = plan.node(start_task)
     between = {n.task_id for n in plan.downstream_of([start])} & {n.task_id for n in plan.upstream_of([plan.roots[0]])}
     return invalidate_tasks(_flowlib_tasks(n.task for n in plan.nodes if n.task_id in between), confirm=confirm)
 

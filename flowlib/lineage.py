@@ -35,7 +35,7 @@ import luigi
 import pandas as pd
 from luigi.parameter import ParameterVisibility
 
-from flowlib.plan import Node, build_plan
+from flowlib.plan import Node, as_task_list, build_plan
 from flowlib.record import Record, read_record
 from flowlib.task import Task
 
@@ -69,7 +69,7 @@ def lineage(tasks: luigi.Task | Iterable[luigi.Task]) -> pd.DataFrame:
     A task that appears in several flows is one row. A task without a record (never run,
     interrupted, or a plain luigi task) has its status and parameters, and missing values elsewhere.
     """
-    plan = build_plan(tasks)
+    plan = build_plan(as_task_list(tasks, "flowlib.lineage()"))
     rows = [_row(node) for node in plan.nodes]
     param_columns = sorted({key for row in rows for key in row if key.startswith("params.")})
     metadata_columns = list(dict.fromkeys(key for row in rows for key in row if key.startswith("metadata.")))

@@ -31,7 +31,17 @@ from flowlib.settings import settings
 from flowlib.storage import FileStat
 from flowlib.task import Task
 
-__all__ = ["Status", "Node", "Plan", "build_plan", "refresh", "is_complete", "as_task_list", "output_fingerprints"]
+__all__ = [
+    "Status",
+    "Node",
+    "Plan",
+    "build_plan",
+    "refresh",
+    "is_complete",
+    "as_task",
+    "as_task_list",
+    "output_fingerprints",
+]
 
 
 class Status(str, enum.Enum):
@@ -141,16 +151,44 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def as_task_list(tasks: luigi.Task | Iterable[luigi.Task]) -> list[luigi.Task]:
-    """Accept one task or an iterable of tasks."""
+def _not_a_task(value: Any, what: str) -> FlowlibError:
+    """The error for a value given where tasks belong: it says what was given and what to pass."""
+    if isinstance(value, type) and issubclass(value, luigi.Task):
+        return FlowlibError(f"{what} got the class {value.__name__}; pass a task object, e.g. {value.__name__}()")
+    if isinstance(value, str):
+        example = f"{value}()" if value.isidentifier() else "Train(scale=2.0)"
+        return FlowlibError(f"{what} got the string {value!r}; pass a task object, e.g. {example}")
+    return FlowlibError(
+        f"{what} got {value!r} ({type(value).__name__}); pass a task object (e.g. Train(scale=2.0)) or a list of them"
+    )
+
+
+def as_task(value: Any, what: str = "this function") -> luigi.Task:
+    """``value`` if it is one task object, else a :class:`FlowlibError` saying what was given."""
+    if not isinstance(value, luigi.Task):
+        raise _not_a_task(value, what)
+    return value
+
+
+def as_task_list(tasks: luigi.Task | Iterable[luigi.Task] | None, what: str = "flowlib.run()") -> list[luigi.Task]:
+    """Accept one task or an iterable of tasks (``None`` is none); ``what`` names the argument in errors.
+
+    Example:
+        >>> as_task_list("Train", "forced=")
+        Traceback (most recent call last):
+        ...
+        flowlib.errors.FlowlibError: forced= got the string 'Train'; pass a task object, e.g. Train()
+    """
+    if tasks is None:
+        return []
     if isinstance(tasks, luigi.Task):
         return [tasks]
-    if isinstance(tasks, type) and issubclass(tasks, luigi.Task):
-        raise FlowlibError(f"got the class {tasks.__name__}; pass a task object, e.g. {tasks.__name__}()")
+    if isinstance(tasks, (str, bytes, dict, type)) or not isinstance(tasks, Iterable):
+        raise _not_a_task(tasks, what)
     result = list(tasks)
     for task in result:
         if not isinstance(task, luigi.Task):
-            raise FlowlibError(f"expected flowlib/luigi task objects, got {task!r}")
+            raise _not_a_task(task, what)
     return result
 
 
@@ -289,14 +327,14 @@ def build_plan(
     tasks: luigi.Task | Iterable[luigi.Task],
     *,
     rerun_stale: bool | None = None,
-    forced: Iterable[luigi.Task] | None = None,
+    forced: luigi.Task | Iterable[luigi.Task] | None = None,
     forced_all: bool = False,
     forced_all_upstream: bool = False,
     _known_complete: set[str] | None = None,
 ) -> Plan:
     """Walk the flow once and decide the status of every task.
 
-    ``forced`` tasks (and everything downstream of them) are STALE even if complete;
+    ``forced`` tasks (one task or several; and everything downstream of them) are STALE even if complete;
     ``forced_all`` forces the given tasks, ``forced_all_upstream`` every task.
     """
     with gc_paused():
@@ -306,16 +344,17 @@ def build_plan(
 def _build_plan(
     tasks: luigi.Task | Iterable[luigi.Task],
     rerun_stale: bool | None,
-    forced: Iterable[luigi.Task] | None,
+    forced: luigi.Task | Iterable[luigi.Task] | None,
     forced_all: bool,
     forced_all_upstream: bool,
     _known_complete: set[str] | None,
 ) -> Plan:
-    roots = as_task_list(tasks)
+    roots = as_task_list(tasks, "flowlib.build_plan()")
+    forced_tasks = as_task_list(forced, "forced=")
     stale_mode = settings.rerun_stale if rerun_stale is None else rerun_stale
     root_nodes, order, by_id = _walk(roots, _known_complete)
-    forced_ids = {t.task_id for t in (forced or [])}
-    for task in forced or []:
+    forced_ids = {t.task_id for t in forced_tasks}
+    for task in forced_tasks:
         if task.task_id not in by_id:
             raise FlowlibError(f"forced task {task} is not part of this flow; force a task the flow requires")
     if forced_all:

@@ -8,13 +8,13 @@ in lines proportional to its tasks, not to its paths.
 from __future__ import annotations
 
 import html
-import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Any
 
 import luigi
 
-from flowlib.plan import Node, Plan, Status, build_plan, gc_paused
+from flowlib import display
+from flowlib.plan import Node, Plan, Status, as_task_list, build_plan, gc_paused
 
 __all__ = ["Preview", "preview", "render", "ask"]
 
@@ -22,21 +22,46 @@ _MAX_INDENT = 24
 _COLOURS = {Status.COMPLETE: "#1a7f37", Status.PENDING: "#9a6700", Status.STALE: "#cf222e"}
 
 
-@dataclass(frozen=True)
-class Preview:
-    """What ``flowlib.preview`` returns: ``str()`` is the tree; notebooks render it as HTML."""
+class Preview(str):
+    """What ``flowlib.preview`` returns: the tree as a ``str``, which notebooks render as HTML.
 
-    text: str
+    It is the text itself (``text.splitlines()``, ``re.search(..., text)`` and ``"STALE" in text`` work),
+    and also carries the plan: ``.plan``, ``.counts()`` and ``.status(task)``.
+
+    Example:
+        >>> text = flowlib.preview(Train(scale=2.0))  # doctest: +SKIP
+        >>> "PENDING" in text, text.status(Train(scale=2.0))  # doctest: +SKIP
+    """
+
     plan: Plan
-    lines: tuple[tuple[int, str, Node | None, str], ...] = ()
+    lines: tuple[tuple[int, str, Node | None, str], ...]
+
+    def __new__(cls, text: str, plan: Plan, lines: tuple[tuple[int, str, Node | None, str], ...] = ()) -> Preview:
+        self = super().__new__(cls, text)
+        self.plan = plan
+        self.lines = lines
+        return self
+
+    @property
+    def text(self) -> str:
+        """The tree as a plain ``str``."""
+        return str.__str__(self)
 
     def __str__(self) -> str:
-        return self.text
+        return str.__str__(self)
 
     def __repr__(self) -> str:
-        return self.text
+        """The tree itself, so an interactive prompt shows it as it prints."""
+        return str.__str__(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str.__str__(self))
+
+    def __reduce__(self) -> Any:
+        return (Preview, (str.__str__(self), self.plan, self.lines))
 
     def counts(self) -> dict[str, int]:
+        """``{status: number of tasks}``."""
         return self.plan.counts()
 
     def status(self, task: luigi.Task) -> Status:
@@ -126,31 +151,25 @@ def _render(plan: Plan) -> Preview:
     return Preview(text, plan, tuple(lines))
 
 
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
-    if shell is None or "ipykernel" not in sys.modules:
-        return False
-    get = getattr(shell, "get_ipython", None)
-    return bool(get is not None and get() is not None and "IPKernelApp" in get().config)
-
-
 def preview(
     tasks: luigi.Task | Iterable[luigi.Task],
     *,
     rerun_stale: bool | None = None,
     show: bool | None = None,
 ) -> Preview:
-    """Print the dependency tree with each task's status, and return it.
+    """Show the dependency tree with each task's status, and return it as a ``str`` (a :class:`Preview`).
 
-    In a notebook nothing is printed: the returned object renders itself as HTML.
+    In a script or terminal program the tree is printed. In a notebook (and at an interactive prompt)
+    nothing is printed: the returned value shows itself, as HTML in a notebook, so nothing shows twice.
+    ``show=True`` always prints, ``show=False`` never does.
 
     Example:
-        >>> flowlib.preview(Train(scale=2.0))  # doctest: +SKIP
-        └─ Train(scale=2.0)  PENDING  (no output)
+        >>> text = flowlib.preview(Train(scale=2.0))  # doctest: +SKIP
+        Train(scale=2.0)  PENDING  (no output)
+        ...
     """
-    result = render(build_plan(tasks, rerun_stale=rerun_stale))
-    if show if show is not None else not _in_notebook():
-        print(result.text)
+    result = render(build_plan(as_task_list(tasks, "flowlib.preview()"), rerun_stale=rerun_stale))
+    display.show(result.text, show)
     return result
 
 

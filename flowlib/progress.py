@@ -1,7 +1,8 @@
 """Progress of a run: tasks done / total, the task(s) running now, elapsed time.
 
 A tqdm bar (``pip install flowlib[progress]``) when stderr is a terminal or in a
-notebook; without tqdm, a plain line on stderr per task started and finished.
+notebook (a widget there when ipywidgets is installed, else tqdm's text bar, without
+warnings); without tqdm, a plain line on stderr per task started and finished.
 Silent when stderr is not a terminal (unless asked with ``progress=True``) and
 with ``progress=False``. Every step is also logged at DEBUG / INFO.
 
@@ -20,10 +21,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import sys
 import time
 from typing import IO, Any
+
+from flowlib.display import in_notebook
 
 __all__ = ["Progress"]
 
@@ -37,12 +42,29 @@ def _interactive(stream: IO[str]) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def _make_bar(total: int, stream: IO[str]) -> Any:
+def _bar_class() -> Any:
+    """tqdm's widget bar in a notebook with ipywidgets, else its text bar; ``None`` without tqdm.
+
+    Chosen here rather than by ``tqdm.auto``, which warns (``TqdmWarning``) in a notebook without
+    ipywidgets: the text bar draws there just as well.
+    """
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="flowlib", unit="task", leave=True, file=stream, dynamic_ncols=True)
+    if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        with contextlib.suppress(ImportError):
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            return notebook_tqdm
+    return tqdm
+
+
+def _make_bar(total: int, stream: IO[str]) -> Any:
+    bar = _bar_class()
+    if bar is None:
+        return None
+    return bar(total=total, desc="flowlib", unit="task", leave=True, file=stream, dynamic_ncols=True)
 
 
 class Progress:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 import cloudpickle
 import luigi
 
-from flowlib.errors import FlowlibError, TaskFailedError
+from flowlib import display
+from flowlib.errors import FlowlibError, RemoteTaskError, TaskFailedError
 from flowlib.fingerprint import code_fingerprint
 from flowlib.executor import (
     Attempt,
@@ -28,9 +29,9 @@ from flowlib.executor import (
     runs_in_main_process,
     sweep_temp_files,
 )
-from flowlib.plan import Node, Plan, Status, build_plan, refresh
+from flowlib.plan import Node, Plan, Status, as_task_list, build_plan, refresh
 from flowlib.progress import Progress
-from flowlib.result import Outcome, RunResult, TaskOutcome
+from flowlib.result import Outcome, RunResult, TaskOutcome, last_line
 from flowlib.settings import settings
 from flowlib.task import Task
 
@@ -43,7 +44,7 @@ def run(
     tasks: luigi.Task | Iterable[luigi.Task],
     *,
     workers: int = 1,
-    forced: Iterable[luigi.Task] | None = None,
+    forced: luigi.Task | Iterable[luigi.Task] | None = None,
     forced_all: bool = False,
     forced_all_upstream: bool = False,
     confirm: bool = False,
@@ -52,18 +53,21 @@ def run(
     executor: Literal["process", "thread"] = "process",
     scheduler: str | None = None,
     progress: bool | None = None,
+    execution_summary: bool | None = None,
 ) -> RunResult:
     """Run every task of the flow that is not complete, each after what it requires.
 
     Args:
         workers: how many tasks run at once (processes by default, ``executor="thread"`` for threads).
-        forced: tasks to rerun even if complete, with everything downstream of them.
+        forced: a task or tasks to rerun even if complete, with everything downstream of them.
         forced_all: rerun the given tasks; ``forced_all_upstream``: rerun every task of the flow.
         confirm: show the plan and ask on stdin before running.
         abort: raise :class:`TaskFailedError` on the first failure (else return a failed result).
         rerun_stale: rerun tasks whose code or upstream data changed (default: ``settings.rerun_stale``).
         scheduler: URL of a luigid (default: ``settings.scheduler``); ``None`` runs locally.
-        progress: show a progress bar (default: only when stderr is a terminal).
+        progress: show a progress bar (default: only when stderr is a terminal or in a notebook).
+        execution_summary: show what ran and why (default: ``settings.execution_summary``, on): printed
+            in a script, while a notebook or prompt shows the returned :class:`RunResult` itself.
 
     Example:
         >>> result = flowlib.run(Train(scale=2.0))  # doctest: +SKIP
@@ -74,26 +78,45 @@ def run(
     if executor not in ("process", "thread"):
         raise FlowlibError(f"executor must be 'process' or 'thread', got {executor!r}")
     started = time.perf_counter()
+    roots = as_task_list(tasks, "flowlib.run()")
+    forced_tasks = as_task_list(forced, "flowlib.run(forced=...)")
+    summary = settings.execution_summary if execution_summary is None else execution_summary
     plan = build_plan(
-        tasks, rerun_stale=rerun_stale, forced=forced, forced_all=forced_all, forced_all_upstream=forced_all_upstream
+        roots, rerun_stale=rerun_stale, forced=forced_tasks, forced_all=forced_all,
+        forced_all_upstream=forced_all_upstream,
     )
     if confirm:
         from flowlib.preview import ask, render
 
         todo = plan.to_run()
         if todo and not ask(render(plan).text + f"\nRun {len(todo)} task(s)? [y/N] "):
-            return RunResult(_all_outcomes(plan, {}), cancelled=True, elapsed=time.perf_counter() - started)
+            result = RunResult(_all_outcomes(plan, {}), cancelled=True, elapsed=time.perf_counter() - started)
+            return _shown(result, summary)
     url = scheduler if scheduler is not None else settings.scheduler
     if url:
         from flowlib.central import run_on_scheduler
 
-        return run_on_scheduler(plan, url=url, workers=workers, abort=abort, started=started)
+        try:
+            result = run_on_scheduler(plan, url=url, workers=workers, abort=abort, started=started)
+        except TaskFailedError as failed:
+            _shown(getattr(failed, "result", None), summary)
+            raise
+        return _shown(result, summary)
     local = _LocalRun(plan, workers=workers, executor=executor, abort=abort, progress=progress)
     outcomes = local.execute()
     result = RunResult(_all_outcomes(plan, outcomes), elapsed=time.perf_counter() - started)
     logger.info("%s", result)
+    _shown(result, summary)
     if abort and local.first_failure is not None:
-        raise _failure_error(local.first_failure, result) from local.first_exception
+        error = _failure_error(local.first_failure, result, local.first_exception)
+        raise error from error.__cause__
+    return result
+
+
+def _shown(result: Any, summary: bool) -> Any:
+    """Print the execution summary where no notebook or prompt will show the result itself."""
+    if result is not None and summary:
+        display.show(str(result))
     return result
 
 
@@ -104,15 +127,30 @@ def _all_outcomes(plan: Plan, outcomes: dict[str, TaskOutcome]) -> tuple[TaskOut
     )
 
 
-def _failure_error(failure: TaskOutcome, result: RunResult) -> TaskFailedError:
+def _failure_error(
+    failure: TaskOutcome, result: RunResult, exception: BaseException | None = None
+) -> TaskFailedError:
+    """The error raised for the first failure; its cause carries the task's traceback, shown once.
+
+    Raise it with ``raise error from error.__cause__``: the task's own exception when it has its
+    frames (it failed in this process), else that exception (or, from luigid, its text) chained to a
+    :class:`RemoteTaskError` with the traceback text from the process where it ran.
+    """
     params = failure.task.to_str_params(only_significant=True)
     error = TaskFailedError(
-        f"{failure.task} failed (parameters {params}); its outputs were removed, tasks that succeeded keep theirs. "
-        f"Fix it and run again: flowlib resumes from there.\n\nOriginal traceback:\n{failure.error}",
+        f"{failure.task} failed (parameters {params}): {last_line(failure.error) or failure.outcome}. "
+        "Its outputs were removed; tasks that succeeded keep theirs. Fix it and run again: flowlib resumes "
+        "from there. The task's traceback is shown above (and kept in this error's .traceback).",
         task=failure.task,
         traceback=failure.error,
     )
     error.result = result  # type: ignore[attr-defined]
+    cause: BaseException | None = exception
+    if cause is None:
+        cause = RemoteTaskError(failure.error) if failure.error else None
+    elif cause.__traceback__ is None and cause.__cause__ is None and failure.error:
+        cause.__cause__ = RemoteTaskError(failure.error)  # from a worker process: its frames came as text
+    error.__cause__ = cause
     return error
 
 
@@ -150,7 +188,7 @@ class _LocalRun:
             outcome = TaskOutcome(node.task, Outcome.FAILED, node.reason, attempt.error, attempt.duration)
             if self.first_failure is None:
                 self.first_failure, self.first_exception = outcome, attempt.exception
-            logger.error("%s failed:\n%s", node.task, attempt.error)
+            logger.error("%s failed: %s", node.task, last_line(attempt.error))
         elif attempt.skipped:
             node.status = Status.COMPLETE
             outcome = TaskOutcome(

@@ -42,6 +42,7 @@ class Settings:
     storage_options: dict[str, Any] = field(default_factory=dict)
     scheduler_override: str | None = None
     rerun_stale_override: bool | None = None
+    execution_summary_override: bool | None = None
     parquet_compression: str = "zstd"
     #: Fingerprint each saved file by its content (SHA-256). ``False`` saves the hashing (about 1 s per GB)
     #: at the price of early cutoff and of ``verify`` noticing same-size modifications.
@@ -72,6 +73,20 @@ class Settings:
             return self.rerun_stale_override
         text = os.environ.get("FLOWLIB_RERUN_STALE") or _config_value("rerun_stale")
         return True if text is None else _as_bool(text)
+
+    @property
+    def execution_summary(self) -> bool:
+        """Whether ``flowlib.run`` shows what it did and why (env ``FLOWLIB_EXECUTION_SUMMARY``,
+        luigi config ``[flowlib] execution_summary``; default ``True``)."""
+        if self.execution_summary_override is not None:
+            return self.execution_summary_override
+        text = os.environ.get("FLOWLIB_EXECUTION_SUMMARY") or _config_value("execution_summary")
+        return True if text is None else _as_bool(text)
+
+    @execution_summary.setter
+    def execution_summary(self, value: bool | None) -> None:
+        """``flowlib.settings.execution_summary = False`` silences run summaries; ``None`` restores the default."""
+        self.execution_summary_override = value
 
 
 settings = Settings()

@@ -209,9 +209,14 @@ class FsspecStorage(Storage):
         options = dict(storage_options or {})
         self.fs, root = fsspec.core.url_to_fs(url, **options)
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        self.root = root.rstrip("/")
+        # Paths keep their scheme (s3://bucket/...): what users see and copy names the filesystem too.
+        self.root = self._with_scheme(root.rstrip("/"))
         self.url = url
         self.atomic_put = self.protocol in _ATOMIC_PUT_PROTOCOLS
+
+    def _with_scheme(self, path: str) -> str:
+        """``bucket/key`` (as fsspec lists paths) -> ``s3://bucket/key``."""
+        return path if "://" in path else str(self.fs.unstrip_protocol(path))
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))
@@ -264,7 +269,7 @@ class FsspecStorage(Storage):
         try:
             if not self.fs.exists(directory):
                 return []
-            return [str(p) for p in self.fs.find(directory)]
+            return [self._with_scheme(str(p)) for p in self.fs.find(directory)]
         finally:  # a cached listing would hide later writes by other machines from exists()
             self.fs.invalidate_cache(directory)
 

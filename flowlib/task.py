@@ -19,17 +19,20 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import luigi
+import pandas as pd
 from luigi.task import flatten
 
 from flowlib.errors import (
     CorruptOutputError,
     FlowlibError,
+    ParameterError,
     PersistKeyError,
+    TargetFormatError,
     TaskDefinitionError,
     TaskIncompleteError,
 )
 from flowlib.fingerprint import code_fingerprint, pin_source
-from flowlib.paramcheck import check_value
+from flowlib.paramcheck import check_value, given_values, missing_parameter, refused_value
 from flowlib.record import Record, read_record, remove_record, versions, write_record
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage
@@ -150,7 +153,11 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     @classmethod
     def get_param_values(cls, params: Any, args: Any, kwargs: Any) -> list[tuple[str, Any]]:
-        """luigi's parameter values, type-checked strictly.
+        """luigi's parameter values, checked strictly: every problem is a :class:`ParameterError`.
+
+        Unknown and missing parameters, values of the wrong type and values a parameter refuses
+        (e.g. a ``ChoiceParameter``) each raise it naming the task, the parameter, the value and
+        what is accepted; strings parse as on luigi's command line (``DateParameter``: ``"2024-01-31"``).
 
         luigi computes them twice per new task (for its instance cache, then in ``__init__``);
         the second call, with the very same argument objects, reuses the first result.
@@ -158,8 +165,16 @@ class Task(luigi.Task):  # type: ignore[misc]
         last = getattr(_LAST_VALUES, "entry", None)
         if last is not None and last[0] is cls and last[1] is params and _same(last[2], args, last[3], kwargs):
             return list(last[4])
-        values = super().get_param_values(params, args, kwargs)
         family = cls.get_task_family()
+        given = given_values(family, params, args, kwargs)
+        try:
+            values = super().get_param_values(params, (), given)
+        except luigi.parameter.MissingParameterException as exc:
+            raise missing_parameter(family, params, given) from exc
+        except (ValueError, TypeError, LookupError, luigi.parameter.ParameterException) as exc:
+            if isinstance(exc, ParameterError):
+                raise
+            raise refused_value(family, params, given, exc) from exc
         lookup = dict(params)
         checked = [(name, check_value(family, name, lookup[name], value)) for name, value in values]
         _LAST_VALUES.entry = (cls, params, args, kwargs, checked)
@@ -247,6 +262,12 @@ class Task(luigi.Task):  # type: ignore[misc]
         """Load the outputs of ``requires()``, mirroring its shape (one value, a list or a dict).
 
         ``task`` picks one requirement: a name for dict requirements, an index for lists.
+        ``as_dict=True`` gives a requirement's outputs as ``{output name: value}``; over a list or dict of
+        requirements, those with one output still give their value, those with several a dict.
+
+        Example:
+            >>> data, split = self.input_load(as_dict=True)  # doctest: +SKIP
+            >>> split["train"]  # doctest: +SKIP
         """
         required = self.requires()
         if task is not None:
@@ -297,6 +318,8 @@ class Task(luigi.Task):  # type: ignore[misc]
         for name, value in items.items():
             try:
                 self._flowlib_saved[name] = targets[name].save(value)
+            except TargetFormatError as exc:
+                raise TargetFormatError(f"{self}, output {name!r}: {_persist_hint(self, value) or exc}") from exc
             except FlowlibError as exc:
                 raise type(exc)(f"{self}, output {name!r}: {exc}") from exc
 
@@ -387,14 +410,34 @@ class Task(luigi.Task):  # type: ignore[misc]
         return invalidate_tasks([self], confirm=confirm)
 
 
-def load_struct(struct: Any, keys: Keys, as_dict: bool) -> Any:
-    """Load each task in a task / list / dict structure, keeping its shape."""
+def _persist_hint(task: Task, value: Any) -> str:
+    """For a dict of DataFrames saved to a task with one table output: say to name the outputs instead."""
+    if not (isinstance(value, dict) and value and len(task.persist) == 1):
+        return ""
+    if not all(isinstance(key, str) and key.replace("_", "").isalnum() for key in value):
+        return ""
+    if not all(isinstance(v, pd.DataFrame) for v in value.values()):
+        return ""
+    keys = list(value)
+    return (
+        f"got a dict of {len(keys)} DataFrames ({keys}) for its one output; to save each as an output of its "
+        f"own, declare persist = {keys} on {type(task).__name__} and save the dict as you do "
+        f"(then self.input_load() downstream gives them in that order)"
+    )
+
+
+def load_struct(struct: Any, keys: Keys, as_dict: bool, *, nested: bool = False) -> Any:
+    """Load each task in a task / list / dict structure, keeping its shape.
+
+    With ``as_dict``, one task gives ``{output name: value}``; inside a list or dict of tasks, a
+    task with one output gives its value and only a task with several outputs gives a dict (as d6tflow).
+    """
     if isinstance(struct, Task):
-        return struct.output_load(keys, as_dict=as_dict)
+        return struct.output_load(keys, as_dict=as_dict and not (nested and len(struct.persist) == 1))
     if isinstance(struct, dict):
-        return {name: load_struct(value, keys, as_dict) for name, value in struct.items()}
+        return {name: load_struct(value, keys, as_dict, nested=True) for name, value in struct.items()}
     if isinstance(struct, (list, tuple)):
-        return [load_struct(value, keys, as_dict) for value in struct]
+        return [load_struct(value, keys, as_dict, nested=True) for value in struct]
     if isinstance(struct, luigi.Task):
         raise FlowlibError(f"{struct} is a plain luigi task; read its output() targets directly")
     raise FlowlibError(f"cannot load inputs from {struct!r}: requires() returns tasks, lists or dicts of tasks")

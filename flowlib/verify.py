@@ -31,7 +31,7 @@ import luigi
 import pyarrow.parquet as pq
 
 from flowlib.hashing import hash_file
-from flowlib.plan import build_plan
+from flowlib.plan import as_task_list, build_plan
 from flowlib.record import read_record, record_path
 from flowlib.targets import FileTarget, JSONTarget, OutputInfo, ParquetTarget, PickleTarget
 from flowlib.targets.base import describe
@@ -147,7 +147,7 @@ def verify(tasks: luigi.Task | Iterable[luigi.Task], *, fingerprints: bool = Tru
         >>> report.ok, len(report)  # doctest: +SKIP
         (True, 0)
     """
-    plan = build_plan(tasks, rerun_stale=False)
+    plan = build_plan(as_task_list(tasks, "flowlib.verify()"), rerun_stale=False)
     bad: list[BadOutput] = []
     not_run: list[Task] = []
     checked = counted_tasks = 0

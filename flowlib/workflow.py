@@ -8,12 +8,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import luigi
 
-from flowlib.errors import FlowlibError
+from flowlib.errors import FlowlibError, ParameterError, UnknownExperimentError
 from flowlib.plan import build_plan
 from flowlib.preview import Preview, preview
 from flowlib.result import RunResult
@@ -26,10 +26,17 @@ __all__ = ["Workflow", "WorkflowMulti"]
 def _instantiate(task_class: type, params: Mapping[str, Any]) -> luigi.Task:
     if not (isinstance(task_class, type) and issubclass(task_class, luigi.Task)):
         raise FlowlibError(f"a workflow takes a task class, got {task_class!r}")
-    names = {name for name, _ in task_class.get_params()}
-    unknown = sorted(set(params) - names)
+    names = [name for name, _ in task_class.get_params()]
+    unknown = sorted(set(params) - set(names))
     if unknown:
-        raise FlowlibError(f"{task_class.__name__} has no parameter {unknown[0]!r}; its parameters are {sorted(names)}")
+        raise ParameterError(
+            f"{task_class.__name__} has no parameter {unknown[0]!r} (given {params[unknown[0]]!r}); "
+            f"its parameters: {', '.join(names) or 'none'}",
+            task=task_class.__name__,
+            parameter=unknown[0],
+            value=params[unknown[0]],
+            accepted=f"the parameters {', '.join(names) or 'none'}",
+        )
     return task_class(**params)
 
 
@@ -60,6 +67,7 @@ class Workflow:
         return run(self.task, **options)
 
     def preview(self, **options: Any) -> Preview:
+        """The tree of this flow as ``flowlib.preview`` shows and returns it (a ``str``)."""
         return preview(self.task, **options)
 
     def output_load(self, task_class: type | None = None, keys: Keys = None, *, as_dict: bool = False) -> Any:
@@ -76,9 +84,14 @@ class Workflow:
 class WorkflowMulti:
     """Several parameter sets of one flow, by experiment name.
 
+    ``flows["small"]`` is one experiment's :class:`Workflow`; ``flow=`` picks one experiment (or
+    several) in ``run``, ``preview``, ``get_task`` and ``output_load``. An unknown name is an
+    :class:`~flowlib.errors.UnknownExperimentError` listing the experiments.
+
     Example:
         >>> flows = WorkflowMulti(Train, {"small": {"scale": 1.0}, "big": {"scale": 3.0}})  # doctest: +SKIP
         >>> flows.run(); flows.output_load(Train)  # doctest: +SKIP
+        >>> flows.output_load(Train, flow="big")  # doctest: +SKIP
     """
 
     def __init__(self, task_class: type, experiments: Mapping[str, Mapping[str, Any]]) -> None:
@@ -87,18 +100,46 @@ class WorkflowMulti:
         self.task_class = task_class
         self.workflows = {name: Workflow(task_class, params) for name, params in experiments.items()}
 
-    def run(self, **options: Any) -> RunResult:
-        """Run every experiment in one plan (tasks they share run once)."""
-        return run([flow.task for flow in self.workflows.values()], **options)
+    def _chosen(self, flow: str | Sequence[str] | None) -> dict[str, Workflow]:
+        """The workflows named by ``flow`` (all by default), in the order given."""
+        if flow is None:
+            return dict(self.workflows)
+        names = [flow] if isinstance(flow, str) else list(flow)
+        return {name: self[name] for name in names}
 
-    def preview(self, **options: Any) -> Preview:
-        return preview([flow.task for flow in self.workflows.values()], **options)
+    def run(self, *, flow: str | Sequence[str] | None = None, **options: Any) -> RunResult:
+        """Run every experiment (or those named by ``flow``) in one plan; tasks they share run once."""
+        return run([wf.task for wf in self._chosen(flow).values()], **options)
+
+    def preview(self, *, flow: str | Sequence[str] | None = None, **options: Any) -> Preview:
+        """The tree of every experiment (or of those named by ``flow``), as ``flowlib.preview`` shows it."""
+        return preview([wf.task for wf in self._chosen(flow).values()], **options)
+
+    def get_task(self, task_class: type | None = None, *, flow: str) -> Any:
+        """The task of ``task_class`` in the experiment ``flow``."""
+        return self[flow].get_task(task_class)
 
     def output_load(
-        self, task_class: type | None = None, keys: Keys = None, *, as_dict: bool = False
-    ) -> dict[str, Any]:
-        """``{experiment name: output}``."""
-        return {name: flow.output_load(task_class, keys, as_dict=as_dict) for name, flow in self.workflows.items()}
+        self,
+        task_class: type | None = None,
+        keys: Keys = None,
+        *,
+        as_dict: bool = False,
+        flow: str | None = None,
+    ) -> Any:
+        """``{experiment name: output}``; with ``flow="name"``, that experiment's output alone."""
+        if flow is not None:
+            return self[flow].output_load(task_class, keys, as_dict=as_dict)
+        return {name: wf.output_load(task_class, keys, as_dict=as_dict) for name, wf in self.workflows.items()}
 
     def __getitem__(self, name: str) -> Workflow:
-        return self.workflows[name]
+        try:
+            return self.workflows[name]
+        except (KeyError, TypeError):
+            raise UnknownExperimentError(
+                f"no experiment {name!r} in this WorkflowMulti of {self.task_class.__name__}; "
+                f"its experiments: {list(self.workflows)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"WorkflowMulti({self.task_class.__name__}, experiments={list(self.workflows)})"

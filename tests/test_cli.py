@@ -16,6 +16,7 @@ import flowlib
 from flowlib.cli import main
 
 TESTS_DIR = Path(__file__).parent
+REPO = TESTS_DIR.parent
 FLOW = "flows.pipeline"
 
 
@@ -36,7 +37,7 @@ def cli(tmp_path):
     def call(*args: str, cwd: Path = TESTS_DIR, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, FLOWLIB_DIR=str(data), FLOWS_RUN_LOG=str(log))
         env.pop("FLOWLIB_SCHEDULER", None)
-        env.pop("PYTHONPATH", None)
+        env["PYTHONPATH"] = str(REPO)  # this checkout's flowlib, whichever one the console script was installed from
         return subprocess.run([flowlib_command(), *args], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=120, input=stdin)
 
@@ -60,6 +61,8 @@ def test_run_then_rerun_runs_nothing(cli):
     first = cli("run", f"{FLOW}:Scored", "--scale", "2")
     assert first.returncode == 0, first.stderr
     assert "4 ran" in first.stdout and first.stderr == ""
+    assert "    Numbers(n=10)  (no output)\n" in first.stdout  # why each task ran
+    assert first.stdout.count("flowlib run succeeded") == 1  # the summary once
     assert len(runs(cli.log)) == 4
 
     second = cli("run", f"{FLOW}:Scored", "--scale=2.0")  # the same task, written differently
@@ -201,12 +204,52 @@ def test_more_usage_errors_in_process(capsys, args, message):
     assert len(err) == 1 and err[0].startswith("flowlib: error: ") and message in err[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", f"{FLOW}:Tagged", "--label", "x", "--sizes", "1,2"],
+         "bad value for --sizes of Tagged: '1,2' is not a valid List ("),
+        (["run", f"{FLOW}:Tagged", "--label", "x", "--sizes", "1,2"], "; it takes a list, e.g. --sizes '[1, 2]'"),
+        (["run", f"{FLOW}:Tagged", "--label", "x", "--max-depth", "deep"], "it takes an int, e.g. --max-depth 3"),
+        (["run", f"{FLOW}:Tagged"], "Tagged needs --label (a string; it has no default), e.g. --label VALUE"),
+    ],
+)
+def test_parameter_errors_on_the_command_line_show_an_example(capsys, args, message):
+    """Issue 10 item 6: a ListParameter takes JSON on the command line; the error says so."""
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("flowlib: error: ") and message in err[0]
+
+
+def test_command_line_parameter_errors_are_parameter_errors():
+    from flows.pipeline import Tagged
+
+    from flowlib.cli import parse_task_params
+
+    with pytest.raises(flowlib.ParameterError) as info:
+        parse_task_params([Tagged], ["--sizes", "1,2"])
+    assert (info.value.task, info.value.parameter, info.value.value) == ("Tagged", "sizes", "1,2")
+    with pytest.raises(flowlib.ParameterError, match="has no parameter --size;"):
+        parse_task_params([Tagged], ["--size", "1"])
+
+
+def test_an_unwritable_root_on_the_command_line_suggests_dir(capsys, tmp_path):
+    """Issue 10 item 9."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["run", f"{FLOW}:Numbers", "--dir", str(blocker / "data")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot create the output directory" in err[0], err
+    assert err[0].endswith("choose a writable root with --dir PATH") and "set_dir" not in err[0]
+
+
 def test_failed_run_exits_1_with_one_line_error_and_traceback_on_stdout(cli):
     result = cli("run", f"{FLOW}:Broken")
     assert result.returncode == 1
     line = one_line_error(result)
     assert "Broken(n=10)" in line and "ValueError: broken on purpose" in line
-    assert "Traceback" in result.stdout and "1 failed: Broken(n=10)" in result.stdout
+    assert "Traceback" in result.stdout
+    assert "1 failed:\n    Broken(n=10)  (no output; ValueError: broken on purpose)" in result.stdout
 
 
 def test_log_level_shows_logs_on_stderr(cli):

@@ -113,7 +113,9 @@ def test_to_svg_with_graphviz():
     flowlib.run(Numbers())
     svg = flowlib.graph(Scored()).to_svg()
     assert "<svg" in svg and "Numbers(n=10)" in svg and COMPLETE_BORDER in svg.lower()
-    assert svg == flowlib.graph(Scored())._repr_html_()
+    bundle = flowlib.graph(Scored())._repr_mimebundle_()  # notebooks draw the picture
+    assert bundle["image/svg+xml"] == svg and "text/html" not in bundle
+    assert bundle["text/plain"] == repr(flowlib.graph(Scored()))
 
 
 def test_to_svg_without_graphviz_says_how_to_install(monkeypatch):
@@ -128,7 +130,7 @@ def test_to_svg_without_graphviz_says_how_to_install(monkeypatch):
     picture = flowlib.graph(Numbers())
     with pytest.raises(flowlib.FlowlibError, match=r"pip install 'flowlib\[graph\]'.*to_dot\(\) and to_mermaid"):
         picture.to_svg()
-    html = picture._repr_html_()  # notebooks fall back to the coloured tree
+    html = picture._repr_mimebundle_()["text/html"]  # notebooks fall back to the coloured tree
     assert html.startswith("<pre") and f'color:{PENDING_BORDER}">PENDING' in html
 
 
@@ -156,3 +158,21 @@ def test_preview_html_colours_each_status():
 def test_preview_html_escapes_parameters():
     html = flowlib.preview(Tagged(label="<script>"), show=False)._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_flow_graph_has_a_short_repr():
+    flowlib.run(Numbers(), execution_summary=False)
+    picture = flowlib.graph(Scored())
+    assert repr(picture) == "FlowGraph(4 tasks, 4 edges: 1 COMPLETE, 3 PENDING)"
+    assert picture._repr_mimebundle_()["text/plain"] == repr(picture)
+
+
+def test_flow_graph_renders_as_a_picture_in_notebooks():
+    """Issue 10 item 8: with Graphviz installed, notebooks get an SVG picture (not HTML, which would win)."""
+    pytest.importorskip("graphviz")
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    bundle = flowlib.graph(Scored())._repr_mimebundle_()
+    assert set(bundle) == {"image/svg+xml", "text/plain"}
+    assert "<svg" in bundle["image/svg+xml"] and "Scored(n=10" in bundle["image/svg+xml"]
+    assert not hasattr(flowlib.graph(Scored()), "_repr_html_")  # IPython would add HTML, which JupyterLab prefers

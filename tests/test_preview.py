@@ -23,6 +23,7 @@ def test_preview_shows_status_and_significant_parameters(capsys):
             self.save(self.input_load() * self.scale)
 
     flowlib.run(Prep(scale=2.0))
+    capsys.readouterr()  # the run's summary
     shown = flowlib.preview(Prep(scale=3.0))
     printed = capsys.readouterr().out
     assert printed.strip() == str(shown).strip()
@@ -104,3 +105,49 @@ def test_html_rendering_colours_statuses():
     shown = flowlib.preview(Leaf(), show=False)
     html = shown._repr_html_()
     assert html.startswith("<pre") and 'style="color:#1a7f37">COMPLETE</b>' in html
+
+
+def test_preview_returns_the_text_as_a_str():
+    """Issue 10 item 3: the returned value is the text, usable with every string function and re."""
+    import re
+
+    class StrGet(flowlib.TaskParquet):
+        def run(self):
+            self.save(pd.DataFrame({"x": [1]}))
+
+    @flowlib.requires(StrGet)
+    class StrTrain(flowlib.TaskPickle):
+        scale = flowlib.FloatParameter(default=1.0)
+
+        def run(self):
+            self.save(1)
+
+    flowlib.run(StrGet(), execution_summary=False)
+    text = flowlib.preview(StrTrain(scale=2.0), show=False)
+    assert isinstance(text, str)
+    assert text.splitlines()[0] == "StrTrain(scale=2.0)  PENDING  (no output)"
+    assert re.findall(r"(\w+)\(.*?\)  (COMPLETE|PENDING)", text) == [("StrTrain", "PENDING"), ("StrGet", "COMPLETE")]
+    assert text.endswith("2 tasks: 1 COMPLETE, 1 PENDING") and "PENDING" in text
+    assert text == text.text and str(text) == text.text and repr(text) == text.text
+    assert type(text.upper()) is str and text.count("\n") == 2
+    # the plan stays at hand on the returned object
+    assert text.counts() == {"COMPLETE": 1, "PENDING": 1, "STALE": 0}
+    assert text.status(StrGet()) is flowlib.Status.COMPLETE
+    assert text._repr_html_().startswith("<pre")
+
+    flow = flowlib.Workflow(StrTrain, params={"scale": 2.0})
+    flows = flowlib.WorkflowMulti(StrTrain, {"a": {"scale": 1.0}, "b": {"scale": 3.0}})
+    assert isinstance(flow.preview(show=False), str) and flow.preview(show=False) == text
+    many = flows.preview(show=False)
+    assert isinstance(many, str) and re.search(r"^3 tasks: 1 COMPLETE, 2 PENDING$", many, re.M)
+
+
+def test_preview_prints_once_in_a_script_and_the_value_is_the_same_text(capsys):
+    class Printed(flowlib.TaskPickle):
+        def run(self):
+            self.save(1)
+
+    text = flowlib.preview(Printed())
+    assert capsys.readouterr().out == text + "\n"
+    flowlib.preview(Printed(), show=False)
+    assert capsys.readouterr().out == ""

@@ -54,7 +54,7 @@ def test_the_bar_names_tasks_running_at_once():
 
 
 def test_plain_lines_without_tqdm(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails as if tqdm were not installed
+    monkeypatch.setitem(sys.modules, "tqdm.std", None)  # import fails as if tqdm were not installed
     out = io.StringIO()
     progress = Progress(2, enabled=True, stream=out)
     assert progress.bar is None

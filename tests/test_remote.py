@@ -119,9 +119,21 @@ def test_connection_options_from_the_environment(moto, bucket, monkeypatch):
 
 
 @needs_s3
+def test_paths_on_s3_keep_their_scheme(moto, s3_root):
+    flowlib.run(Numbers())
+    path = Numbers().output()["data"].path
+    assert path == f"s3://{s3_root}/prefix/Numbers/{Numbers().task_id}-data.parquet"
+    storage = Numbers().storage()
+    assert storage.root == f"s3://{s3_root}/prefix"
+    assert path in storage.list_files(storage.root)  # listings name files the same way
+    assert flowlib.orphans(Numbers()) == []  # so nothing of the flow looks orphaned
+    assert Numbers().metadata()["outputs"]["data"]["path"] == path
+
+
+@needs_s3
 def test_a_deleted_upstream_object_makes_its_task_run_again(moto, s3_root):
     flowlib.run(Scored())
-    numbers = Numbers().output()["data"].path.split("/", 1)[1]  # the key, without the bucket
+    numbers = Numbers().output()["data"].path.removeprefix(f"s3://{s3_root}/")  # the key
     s3_client(moto).delete_object(Bucket=s3_root, Key=numbers)
 
     preview = flowlib.preview(Scored(), show=False)
@@ -182,12 +194,19 @@ def test_worker_threads_on_s3(moto, s3_root):
 def test_the_flowlib_command_on_s3(moto, bucket, tmp_path):
     env = dict(os.environ, AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
                AWS_DEFAULT_REGION=REGION)
-    for name in ("FLOWLIB_DIR", "FLOWLIB_SCHEDULER", "PYTHONPATH"):
+    for name in ("FLOWLIB_DIR", "FLOWLIB_SCHEDULER"):
         env.pop(name, None)
+    env["PYTHONPATH"] = str(TESTS_DIR.parent)  # this checkout's flowlib
     command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Scored", "--dir", f"s3://{bucket}/cli"]
     result = subprocess.run(command, cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert keys(moto, bucket, "cli/") == expected_keys(FLOW, "cli")
+    command[1:3] = ["show", "flows.pipeline:Scaled"]
+    shown = subprocess.run(command, cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    paths = [line.split()[1] for line in shown.stdout.splitlines() if line.strip().startswith(("head ", "tail "))]
+    assert len(paths) == 2 and all(p.startswith(f"s3://{bucket}/cli/Scaled/Scaled_") for p in paths), shown.stdout
+    assert f"root      s3://{bucket}/cli" in shown.stdout
 
 
 def test_a_flow_on_a_memory_url():
@@ -225,7 +244,7 @@ def test_workers_share_an_s3_root_through_a_central_scheduler(moto, bucket, tmp_
         env = dict(os.environ, FLOWLIB_DIR=f"s3://{bucket}/shared", FLOWLIB_SCHEDULER=server.url,
                    AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
                    AWS_DEFAULT_REGION=REGION, FLOWS_RUN_LOG=str(log), FLOWS_SLEEP="0.2")
-        env.pop("PYTHONPATH", None)
+        env["PYTHONPATH"] = str(TESTS_DIR.parent)  # this checkout's flowlib
         command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Gather", "--width", "4"]
         workers = [subprocess.Popen(command, cwd=TESTS_DIR, env=env, text=True, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE) for _ in range(2)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 
 import pandas as pd
@@ -140,7 +141,7 @@ def test_abort_false_keeps_running_independent_branches():
     assert not result
     assert result.failed == [Bad()] and result.ran == [Good()] and result.not_run == [AfterBad()]
     summary = str(result)
-    assert "FAILED" in summary and "Bad() failed: RuntimeError: nope" in summary
+    assert "FAILED" in summary and "1 failed:\n    Bad()  (no output; RuntimeError: nope)" in summary
 
 
 def test_failed_run_removes_partial_outputs():
@@ -234,7 +235,7 @@ def test_result_lists_every_task_of_the_plan():
     result = flowlib.run(C())
     assert [o.task for o in result.outcomes] == [A(), B(), C()]
     assert result.ran == [C()] and result.complete == [A(), B()]
-    assert "1 ran: C()" in str(result) and "2 already complete" in str(result)
+    assert "1 ran:\n    C()  (no output)" in str(result) and "2 already complete: A(), B()" in str(result)
 
 
 def test_retry_count_retries_a_failing_task(tmp_path):
@@ -287,3 +288,195 @@ def test_without_content_fingerprints_there_is_no_early_cutoff(monkeypatch):
     flowlib.run(A(), forced_all=True)
     flowlib.run(C())
     assert log == ["A"], "with content fingerprints, B and C are cut off early"
+
+
+def test_forced_takes_one_task_or_many():
+    """Issue 10 item 4: like every other argument of run that takes tasks."""
+    A, B, C, log = chain()
+    flowlib.run(C())
+    log.clear()
+    assert flowlib.run(C(), forced=B()).ran == [B(), C()]
+    assert flowlib.run(C(), forced=[A()]).ran == [A(), B(), C()]
+    assert flowlib.run(C(), forced=(B(), C())).ran == [B(), C()]
+    assert log == ["B", "C", "A", "B", "C", "B", "C"]
+
+
+def test_a_value_that_is_not_a_task_is_named():
+    A, B, C, log = chain()
+    for call, message in [
+        (lambda: flowlib.run("Train"), r"^flowlib.run\(\) got the string 'Train'; pass a task object, e.g. Train\(\)$"),
+        (lambda: flowlib.run(C(), forced="B"), r"^flowlib.run\(forced=...\) got the string 'B'; .* e.g. B\(\)$"),
+        (lambda: flowlib.run(C(), forced=[B(), "C"]), r"forced=...\) got the string 'C'"),
+        (lambda: flowlib.run(C(), forced=B), r"forced=...\) got the class B; pass a task object, e.g. B\(\)"),
+        (lambda: flowlib.run(C(), forced=3), r"forced=...\) got 3 \(int\); pass a task object"),
+        (lambda: flowlib.preview("C"), r"flowlib.preview\(\) got the string 'C'"),
+        (lambda: flowlib.graph("C"), r"flowlib.graph\(\) got the string 'C'"),
+        (lambda: flowlib.lineage({"c": C()}), r"flowlib.lineage\(\) got \{'c': C\(\)\} \(dict\)"),
+        (lambda: flowlib.invalidate_upstream("C"), r"invalidate_upstream\(\) got the string 'C'"),
+        (
+            lambda: flowlib.invalidate_downstream(A(), "C"),
+            r"invalidate_downstream\(\) \(its downstream_task\) got "
+            r"the string 'C'",
+        ),
+    ]:
+        with pytest.raises(flowlib.FlowlibError, match=message):
+            call()
+    assert log == []
+
+
+def test_invalidate_upstream_takes_one_task_or_many():
+    A, B, C, log = chain()
+    flowlib.run(C())
+    assert flowlib.invalidate_upstream([B(), C()])
+    assert not A().complete() and not B().complete() and not C().complete()
+
+
+def test_the_summary_says_why_each_task_ran():
+    """Issue 10 item 7: no output, forced, upstream changed."""
+    value = {"now": 1}
+
+    class Source(flowlib.TaskPickle):
+        def run(self):
+            self.save(value["now"])
+
+    @flowlib.requires(Source)
+    class Preprocess(flowlib.TaskPickle):
+        def run(self):
+            self.save(self.input_load() * 2)
+
+    @flowlib.requires(Preprocess)
+    class Model(flowlib.TaskPickle):
+        def run(self):
+            self.save(self.input_load() + 1)
+
+    first = str(flowlib.run(Model()))
+    assert "3 ran:\n    Source()  (no output)\n    Preprocess()  (no output)\n    Model()  (no output)" in first
+    forced = str(flowlib.run(Model(), forced=Preprocess()))
+    assert "  2 ran:\n    Preprocess()  (forced)\n    Model()  (upstream Preprocess forced)" in forced
+    assert "  1 already complete: Source()" in forced
+    value["now"] = 5
+    flowlib.run(Source(), forced_all=True)
+    changed = str(flowlib.run(Model()))
+    assert "2 ran:\n    Preprocess()  (upstream Source changed)\n    Model()  (upstream Preprocess changed)" in changed
+    assert Model().output_load() == 11
+
+
+def test_the_summary_groups_big_runs_by_family_and_reason():
+    class Leaf(flowlib.TaskMemory):
+        i = flowlib.IntParameter()
+
+        def run(self):
+            self.save(self.i)
+
+    class Top(flowlib.TaskMemory):
+        def requires(self):
+            return [Leaf(i=i) for i in range(30)]
+
+        def run(self):
+            self.save(sum(self.input_load()))
+
+    text = str(flowlib.run(Top()))
+    assert "31 ran:\n    30 x Leaf  (no output)\n    1 x Top  (no output)" in text
+    assert len(text.splitlines()) == 4
+
+
+def test_run_shows_its_summary_by_default_and_can_be_silenced(capsys, monkeypatch):
+    """Issue 10 item 7: printed in a script; off by argument, setting, environment or luigi's config."""
+    import luigi.configuration
+
+    A, B, C, log = chain()
+    result = flowlib.run(C())
+    assert capsys.readouterr().out == str(result) + "\n"
+    flowlib.run(C(), forced_all=True, execution_summary=False)
+    assert capsys.readouterr().out == ""
+
+    monkeypatch.setattr(flowlib.settings, "execution_summary_override", None)
+    flowlib.settings.execution_summary = False
+    flowlib.run(C(), forced_all=True)
+    assert capsys.readouterr().out == ""
+    flowlib.run(C(), forced_all=True, execution_summary=True)  # the argument wins over the setting
+    assert "1 ran:\n    C()  (forced)" in capsys.readouterr().out
+    flowlib.settings.execution_summary = None
+
+    monkeypatch.setenv("FLOWLIB_EXECUTION_SUMMARY", "false")
+    flowlib.run(C(), forced_all=True)
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv("FLOWLIB_EXECUTION_SUMMARY")
+
+    config = luigi.configuration.get_config()
+    had_section = config.has_section("flowlib")
+    if not had_section:
+        config.add_section("flowlib")
+    config.set("flowlib", "execution_summary", "false")
+    try:
+        flowlib.run(C(), forced_all=True)
+        assert capsys.readouterr().out == ""
+    finally:
+        config.remove_option("flowlib", "execution_summary")
+        if not had_section:
+            config.remove_section("flowlib")
+    flowlib.run(C(), forced_all=True)
+    assert "1 ran:\n    C()  (forced)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_tasks_traceback_is_shown_once(tmp_path, workers):
+    """Issue 10 item 7: through the exception chain; the runner logs one line at ERROR."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fails.py"
+    script.write_text(
+        "import logging, flowlib\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "class Boom(flowlib.TaskPickle):\n"
+        "    def run(self):\n"
+        "        raise ValueError('boom in ' + 'column x')\n"
+        "class After(flowlib.TaskPickle):\n"
+        "    def requires(self):\n"
+        "        return Boom()\n"
+        "    def run(self):\n"
+        "        self.save(1)\n"
+        "class Other(flowlib.TaskPickle):\n"
+        "    def run(self):\n"
+        "        self.save(1)\n"
+        f"flowlib.run([After(), Other()], workers={workers}, execution_summary=False)\n"
+    )
+    env = {**os.environ, "FLOWLIB_DIR": str(tmp_path / "data"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    err = done.stderr
+    assert err.count(", line 5, in run") == 1, err  # the task's failing frame (its source is shown in-process)
+    assert err.count("raise ValueError('boom in ' + 'column x')") == (1 if workers == 1 else 0), err
+    assert "ERROR:flowlib.runner:Boom() failed: ValueError: boom in column x\n" in err
+    assert (
+        err.rstrip()
+        .splitlines()[-1]
+        .startswith("flowlib.errors.TaskFailedError: Boom() failed (parameters {}): ValueError: boom in column x.")
+    )
+
+
+def test_run_result_renders_as_an_html_table():
+    """Issue 10 item 8: task, outcome, reason and duration per task, escaped."""
+
+    class Good(flowlib.TaskPickle):
+        label = flowlib.Parameter(default="<b>")
+
+        def run(self):
+            self.save(1)
+
+    class Bad(flowlib.TaskPickle):
+        def run(self):
+            raise RuntimeError("nope & worse")
+
+    flowlib.run(Good(), execution_summary=False)
+    result = flowlib.run([Good(), Bad()], abort=False, execution_summary=False, forced=Good())
+    html = result._repr_html_()
+    assert "flowlib run FAILED" in html and html.count("<tr>") == 3  # a header and one row per task
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", html).group(1)
+    assert re.findall(r"<th[^>]*>(\w+)</th>", header) == ["task", "outcome", "reason", "duration"]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(<td.*?)</tr>", html)]
+    assert rows[0][:3] == ["<code>Good(label=&lt;b&gt;)</code>", "ran", "forced"]
+    assert rows[1][:3] == ["<code>Bad()</code>", "failed", "no output; RuntimeError: nope &amp; worse"]
+    assert all(re.fullmatch(r"\d+\.\d\ds", row[3]) for row in rows)
+    assert "<b>" not in html.replace("<b style", "")

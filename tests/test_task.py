@@ -312,3 +312,114 @@ def test_fsync_setting_still_saves(monkeypatch):
 
     flowlib.run(Synced())
     assert Synced().output_load() == 1 and len(calls) >= 2, "the output and the record were fsynced"
+
+
+def test_input_load_as_dict_gives_values_for_single_output_requirements():
+    """Issue 10 item 5: over a list or dict of requirements, one output -> its value, several -> a dict."""
+
+    class Pair(flowlib.TaskPickle):
+        persist = ["a", "b"]
+
+        def run(self):
+            self.save({"a": 1, "b": 2})
+
+    class Single(flowlib.TaskPickle):
+        def run(self):
+            self.save("one")
+
+    seen = {}
+
+    class ByName(flowlib.TaskPickle):
+        def requires(self):
+            return {"pair": Pair(), "single": Single()}
+
+        def run(self):
+            seen["dict"] = self.input_load(as_dict=True)
+            seen["picked"] = self.input_load(task="single", as_dict=True)
+            self.save(True)
+
+    class ByList(flowlib.TaskPickle):
+        def requires(self):
+            return [Single(), Pair()]
+
+        def run(self):
+            seen["list"] = self.input_load(as_dict=True)
+            self.save(True)
+
+    class OnlyOne(flowlib.TaskPickle):
+        def requires(self):
+            return Pair()
+
+        def run(self):
+            seen["one"] = self.input_load(as_dict=True)
+            self.save(True)
+
+    flowlib.run([ByName(), ByList(), OnlyOne()], execution_summary=False)
+    assert seen["dict"] == {"pair": {"a": 1, "b": 2}, "single": "one"}
+    assert seen["list"] == ["one", {"a": 1, "b": 2}]
+    assert seen["one"] == {"a": 1, "b": 2}
+    assert seen["picked"] == {"data": "one"}  # one requirement asked for as a dict: its outputs by name
+
+
+def test_every_parameter_problem_is_a_parameter_error():
+    """Issue 10 item 6: dates from strings, bad choices, unknown and missing parameters."""
+    import datetime
+
+    class Dated(flowlib.TaskPickle):
+        day = flowlib.DateParameter(default=datetime.date(2024, 1, 1))
+        month = flowlib.MonthParameter(default=datetime.date(2024, 1, 1))
+        mode = flowlib.ChoiceParameter(choices=["fast", "slow"], default="fast")
+
+    class Needs(flowlib.TaskPickle):
+        rows = flowlib.IntParameter()
+
+    # strings parse as on luigi's command line
+    assert Dated(day="2024-02-03").day == datetime.date(2024, 2, 3)
+    assert Dated(month="2024-05").month == datetime.date(2024, 5, 1)
+    assert Dated(day="2024-02-03").task_id == Dated(day=datetime.date(2024, 2, 3)).task_id
+
+    cases = [
+        (
+            lambda: Dated(day="3rd of May"),
+            "day",
+            "3rd of May",
+            r"Dated: parameter 'day' expects a date, got "
+            r"'3rd of May' \(str\); pass e.g. day=datetime.date\(2024, 1, 31\) or a string .*'2024-01-31'",
+        ),
+        (lambda: Dated(month="May"), "month", "May", r"parameter 'month' expects a date.*'2024-01'"),
+        (
+            lambda: Dated(mode="medium"),
+            "mode",
+            "medium",
+            r"Dated: parameter 'mode' got 'medium'.*it accepts one of \['fast', 'slow'\]",
+        ),
+        (
+            lambda: Dated(days="2024-01-01"),
+            "days",
+            "2024-01-01",
+            r"Dated has no parameter 'days' \(given '2024-01-01'\); its parameters: day, month, mode",
+        ),
+        (lambda: Needs(), "rows", None, r"Needs needs the parameter 'rows' \(an int; it has no default\)"),
+    ]
+    for make, name, value, message in cases:
+        with pytest.raises(flowlib.ParameterError, match=message) as info:
+            make()
+        error = info.value
+        assert isinstance(error, flowlib.FlowlibError) and isinstance(error, TypeError)
+        assert not isinstance(error, luigi.parameter.ParameterException)
+        assert (error.task, error.parameter, error.value) == (error.task, name, value)
+        assert error.task in ("Dated", "Needs") and error.accepted
+
+
+def test_saving_a_dict_of_frames_to_one_parquet_output_suggests_persist():
+    """Issue 10 item 8: the right fix is naming the outputs."""
+
+    class Frames(flowlib.TaskParquet):
+        def run(self):
+            self.save({"train": pd.DataFrame({"x": [1]}), "test": pd.DataFrame({"x": [2]})})
+
+    with pytest.raises(flowlib.TaskFailedError) as info:
+        flowlib.run(Frames(), execution_summary=False)
+    message = str(info.value)
+    assert "persist = ['train', 'test']" in message and "Frames" in message
+    assert isinstance(info.value.__cause__, flowlib.TargetFormatError)

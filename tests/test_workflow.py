@@ -41,7 +41,7 @@ def test_workflow_runs_previews_and_loads():
     assert wf.output_load(Scale, as_dict=True) == {"scaled": [10, 20, 30], "total": 60}
     assert wf.output_load(Load) == [1, 2, 3]
     assert isinstance(wf.preview(show=False), flowlib.Preview)
-    with pytest.raises(flowlib.FlowlibError, match="has no parameter 'factr'"):
+    with pytest.raises(flowlib.ParameterError, match=r"has no parameter 'factr' \(given 1\); its parameters: "):
         flowlib.Workflow(Report, params={"factr": 1})
 
 
@@ -78,3 +78,32 @@ def test_invalidate_confirm_asks(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
     assert flowlib.invalidate_upstream(Load(), confirm=True) is True
     assert not Load().complete()
+
+
+def test_an_unknown_experiment_lists_the_experiments():
+    """Issue 10 item 9: flows["nope"] and flow="nope" name the experiments there are."""
+
+    class Exp(flowlib.TaskPickle):
+        scale = flowlib.FloatParameter(default=1.0)
+
+        def run(self):
+            self.save(self.scale * 10)
+
+    flows = flowlib.WorkflowMulti(Exp, {"small": {"scale": 1.0}, "big": {"scale": 3.0}})
+    flows.run(execution_summary=False)
+    assert flows["big"].output_load() == 30.0
+    assert flows.output_load(flow="big") == 30.0
+    assert flows.output_load() == {"small": 10.0, "big": 30.0}
+    assert flows.get_task(flow="small") == Exp(scale=1.0)
+    expected = r"no experiment 'nope' in this WorkflowMulti of Exp; its experiments: \['small', 'big'\]"
+    with pytest.raises(flowlib.UnknownExperimentError, match=expected) as info:
+        flows["nope"]
+    assert isinstance(info.value, KeyError) and isinstance(info.value, flowlib.FlowlibError)
+    for call in (
+        lambda: flows.output_load(flow="nope"),
+        lambda: flows.run(flow="nope"),
+        lambda: flows.preview(flow=["small", "nope"]),
+    ):
+        with pytest.raises(flowlib.UnknownExperimentError, match=expected):
+            call()
+    assert flows.preview(flow="small", show=False).counts()["COMPLETE"] == 1
