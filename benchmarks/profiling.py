@@ -43,14 +43,13 @@ _AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("hashing outputs", ("flowlib/hashing.py", "_hashlib", "hashlib")),
     ("code fingerprint", ("flowlib/fingerprint.py", "/inspect.py", "/ast.py", "/tokenize.py", "/linecache.py")),
     ("locks", ("flowlib/locks.py",)),
-    ("plan (graph walk)", ("flowlib/graph.py",)),
+    ("plan (graph walk)", ("flowlib/plan.py", "flowlib/completion.py")),
     ("preview rendering", ("flowlib/preview.py",)),
     (
         "runner and executor",
         (
             "flowlib/runner.py",
-            "flowlib/executor.py",
-            "flowlib/progress.py",
+            "flowlib/execution/",
             "flowlib/result.py",
             "concurrent/futures",
             "/threading.py",

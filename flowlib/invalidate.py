@@ -8,7 +8,10 @@ from collections.abc import Iterable
 import luigi
 
 from flowlib.errors import FlowlibError
+from flowlib.execution.transaction import discard_outputs
 from flowlib.plan import as_task, as_task_list, build_plan
+from flowlib.preview import ask
+from flowlib.task import Task, hooks
 
 __all__ = ["invalidate_tasks", "invalidate_upstream", "invalidate_downstream"]
 
@@ -17,21 +20,17 @@ logger = logging.getLogger(__name__)
 
 def invalidate_tasks(tasks: luigi.Task | Iterable[luigi.Task], *, confirm: bool = False) -> bool:
     """Remove the outputs and records of ``tasks`` (one task or several); ``False`` when the user declined."""
-    from flowlib.task import Task
-
     tasks = as_task_list(tasks, "invalidate")
     plain = [t for t in tasks if not isinstance(t, Task)]
     if plain:
         raise FlowlibError(f"{plain[0]} is not a flowlib task; flowlib only removes outputs it persists")
     if confirm:
-        from flowlib.preview import ask
-
         names = "\n".join(f"  {t}" for t in tasks)
         if not ask(f"Remove the outputs of {len(tasks)} task(s)?\n{names}\n[y/N] "):
             return False
     for task in tasks:
         if isinstance(task, Task):
-            task._discard_outputs()
+            discard_outputs(task)
             logger.info("invalidated %s", task)
     return True
 
@@ -64,3 +63,6 @@ def _flowlib_tasks(tasks: Iterable[luigi.Task]) -> list[luigi.Task]:
     from flowlib.task import Task
 
     return [t for t in tasks if isinstance(t, Task)]
+
+
+hooks.invalidate = lambda task, confirm: invalidate_tasks([task], confirm=confirm)

@@ -29,7 +29,7 @@ from flowlib.fingerprint import code_fingerprint
 from flowlib.record import Record, read_record
 from flowlib.settings import settings
 from flowlib.storage import FileStat
-from flowlib.task import Task
+from flowlib.task import Task, hooks
 
 __all__ = [
     "Status",
@@ -251,7 +251,7 @@ def _requirements(task: luigi.Task, known_complete: set[str] | None) -> list[lui
         if not isinstance(dep, luigi.Task):
             raise FlowlibError(f"{task}.requires() returned {dep!r}; return tasks, lists or dicts of tasks")
     if isinstance(task, Task):
-        task.__dict__["_flowlib_deps"] = deps  # the run reads upstream records through these
+        task.planned_requirements = deps  # the run reads upstream records through these
     return deps
 
 
@@ -404,3 +404,6 @@ def refresh(node: Node, rerun_stale: bool) -> bool:
     node.record, node.cutoff, node.reason = None, False, ""
     _decide(node, rerun_stale)
     return node.status is Status.COMPLETE
+
+
+hooks.complete = is_complete

@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import luigi
@@ -31,15 +31,27 @@ from flowlib.errors import (
     TaskDefinitionError,
     TaskIncompleteError,
 )
-from flowlib.fingerprint import code_fingerprint, pin_source
+from flowlib.fingerprint import pin_source
 from flowlib.paramcheck import check_value, given_values, missing_parameter, refused_value
-from flowlib.record import Record, read_record, remove_record, versions, write_record
+from flowlib.record import Record, read_record
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage
 from flowlib.targets import CSVTarget, JSONTarget, MemoryTarget, ParquetTarget, PickleTarget, Target
 from flowlib.targets.base import OutputInfo
 
-__all__ = ["Task", "TaskParquet", "TaskCSV", "TaskJSON", "TaskPickle", "TaskMemory", "load_struct"]
+__all__ = [
+    "Task",
+    "TaskParquet",
+    "TaskCSV",
+    "TaskJSON",
+    "TaskPickle",
+    "TaskMemory",
+    "RunState",
+    "TaskHooks",
+    "hooks",
+    "load_struct",
+    "forget_parameter_lists",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +94,46 @@ def _check_persist(cls: type) -> None:
         raise TaskDefinitionError(f"{cls.__name__}.persist names an output twice: {list(persist)}")
 
 
+@dataclass
+class RunState:
+    """What one ``run()`` of a task has saved so far (kept by the task while it runs)."""
+
+    saved: dict[str, OutputInfo] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskHooks:
+    """What the layers above a task lend it, installed when ``flowlib`` is imported.
+
+    A task is a declaration; luigi still calls ``run()``, ``complete()`` and flowlib's users
+    ``invalidate()`` on it, and those are answered by the execution layer (the run transaction),
+    the plan and invalidation. They register here, so this module never imports them.
+    """
+
+    run: Callable[[Task, Callable[[], Any]], Any] | None = None
+    complete: Callable[[Task], bool] | None = None
+    invalidate: Callable[[Task, bool], bool] | None = None
+
+    def require(self, name: str) -> Callable[..., Any]:
+        hook = getattr(self, name)
+        if hook is None:  # pragma: no cover - importing flowlib installs every hook
+            raise FlowlibError(f"flowlib is not fully imported: no {name}() for tasks; `import flowlib` first")
+        return hook  # type: ignore[no-any-return]
+
+
+#: The hooks of this process (see :class:`TaskHooks`).
+hooks = TaskHooks()
+
+
 def _wrap_run(body: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(body)
     def run(self: Task, *args: Any, **kwargs: Any) -> Any:
-        if self._flowlib_active:  # super().run() inside a run
+        if self.running:  # super().run() inside a run
             return body(self, *args, **kwargs)
-        return self._execute(functools.partial(body, self, *args, **kwargs))
+        return hooks.require("run")(self, functools.partial(body, self, *args, **kwargs))
 
-    run._flowlib_wrapped = True  # type: ignore[attr-defined]
+    run.flowlib_wrapped = True  # type: ignore[attr-defined]
     return run
 
 
@@ -106,7 +150,10 @@ class Task(luigi.Task):  # type: ignore[misc]
     root: ClassVar[str | None] = None
     version: ClassVar[str | None] = None
 
-    _flowlib_active = False
+    #: The requirements the plan that scheduled this task found (``flatten(requires())``), else ``None``.
+    planned_requirements: list[luigi.Task] | None = None
+    #: The upstream output fingerprints the executor already knows (``{task_id: {key: fingerprint}}``).
+    planned_inputs: dict[str, dict[str, str]] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,12 +164,34 @@ class Task(luigi.Task):  # type: ignore[misc]
         # Read the source as it is now: a file edited later must not lend its source to this class.
         pin_source(cls)
         body = cls.__dict__.get("run")
-        if callable(body) and not getattr(body, "_flowlib_wrapped", False):
+        if callable(body) and not getattr(body, "flowlib_wrapped", False):
             cls.run = _wrap_run(body)  # type: ignore[method-assign]
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle parameters, not caches (tasks travel to worker processes)."""
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_flowlib_")}
+        skip = ("planned_requirements", "planned_inputs")
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_flowlib_") and k not in skip}
+
+    # -- a run in progress (the execution layer's run transaction drives these) ----------
+    @property
+    def running(self) -> bool:
+        """Whether ``run()`` is executing now (``save`` works only then)."""
+        return self.__dict__.get("_flowlib_state") is not None
+
+    def begin_run(self) -> RunState:
+        """Start collecting what ``run()`` saves; the run transaction calls this."""
+        state = self._flowlib_state = RunState()
+        return state
+
+    def end_run(self) -> None:
+        """Stop collecting (after the run transaction wrote the record or discarded the outputs)."""
+        self._flowlib_state = None
+
+    def _state(self, what: str) -> RunState:
+        state = self.__dict__.get("_flowlib_state")
+        if state is None:
+            raise FlowlibError(f"{self}.{what}() is called from inside run(); run the task with flowlib.run({self!r})")
+        return state
 
     def __repr__(self) -> str:
         """``Family(param=value, ...)`` with significant parameters, as luigi prints it (cached)."""
@@ -289,8 +358,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         One output: ``self.save(df)``. Several: ``self.save({"train": a, "test": b})``,
         or one at a time with ``self.save(a, key="train")``.
         """
-        if not self._flowlib_active:
-            raise FlowlibError(f"{self}.save() is called from inside run(); run the task with flowlib.run({self!r})")
+        state = self._state("save")
         persist = list(self.persist)
         if key is not None:
             items = {key: obj}
@@ -317,7 +385,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         targets = self.output()
         for name, value in items.items():
             try:
-                self._flowlib_saved[name] = targets[name].save(value)
+                state.saved[name] = targets[name].save(value)
             except TargetFormatError as exc:
                 raise TargetFormatError(f"{self}, output {name!r}: {_persist_hint(self, value) or exc}") from exc
             except FlowlibError as exc:
@@ -325,66 +393,7 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     def save_metadata(self, metadata: dict[str, Any]) -> None:
         """Store user metadata (metrics, notes) in this task's record; ``flowlib.lineage`` shows it."""
-        if not self._flowlib_active:
-            raise FlowlibError(f"{self}.save_metadata() is called from inside run()")
-        self._flowlib_metadata.update(metadata)
-
-    # -- execution ----------------------------------------------------------------
-    def _consumed(self) -> dict[str, dict[str, str]]:
-        """The output fingerprints of each upstream flowlib task, as its record says now."""
-        consumed: dict[str, dict[str, str]] = {}
-        deps = self.__dict__.get("_flowlib_deps")  # left by the plan that scheduled this run
-        for dep in deps if deps is not None else flatten(self.requires()):
-            if isinstance(dep, Task):
-                record = read_record(dep)
-                consumed[dep.task_id] = record.output_fingerprints() if record is not None else {}
-        return consumed
-
-    def _execute(self, body: Callable[[], Any]) -> None:
-        """Run ``body`` all-or-nothing: outputs, then the record; on failure, no outputs stay."""
-        self._flowlib_active = True
-        self._flowlib_saved: dict[str, OutputInfo] = {}
-        self._flowlib_metadata: dict[str, Any] = {}
-        started = time.time()
-        try:
-            consumed = self._consumed()
-            data = self.data_fingerprint()  # before reading: a change while it runs shows next time
-            remove_record(self)
-            body()
-            missing = [k for k in self.persist if k not in self._flowlib_saved]
-            if missing:
-                raise PersistKeyError(
-                    f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist"
-                )
-            write_record(self, self._make_record(started, consumed, data))
-        except BaseException:
-            self._discard_outputs()
-            raise
-        finally:
-            self._flowlib_active = False
-
-    def _discard_outputs(self) -> None:
-        for target in self.output().values():
-            try:
-                target.remove()
-            except OSError:  # pragma: no cover - best effort on a failing disk
-                logger.warning("could not remove %s after %s failed", target.path, self)
-        remove_record(self)
-
-    def _make_record(self, started: float, consumed: dict[str, dict[str, str]], data: str | None) -> Record:
-        return Record(
-            family=self.get_task_family(),
-            task_id=self.task_id,
-            params=self.to_str_params(only_significant=True, only_public=True),
-            code=code_fingerprint(type(self)),
-            outputs=dict(self._flowlib_saved),
-            inputs=consumed,
-            started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            duration=round(time.time() - started, 6),
-            versions=versions(),
-            metadata=dict(self._flowlib_metadata),
-            data=data,
-        )
+        self._state("save_metadata").metadata.update(metadata)
 
     def data_fingerprint(self) -> str | None:
         """A cheap fingerprint of the external data this task reads (source tasks override it); None: none.
@@ -399,15 +408,11 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     def complete(self) -> bool:
         """Complete when its outputs and record are sound and every upstream task is complete."""
-        from flowlib.plan import is_complete
-
-        return is_complete(self)
+        return bool(hooks.require("complete")(self))
 
     def invalidate(self, *, confirm: bool = False) -> bool:
         """Remove this task's outputs and record; returns ``False`` if the user declined."""
-        from flowlib.invalidate import invalidate_tasks
-
-        return invalidate_tasks([self], confirm=confirm)
+        return bool(hooks.require("invalidate")(self, confirm))
 
 
 def _persist_hint(task: Task, value: Any) -> str:

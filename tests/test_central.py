@@ -15,7 +15,7 @@ from flows.pipeline import Broken, Gather, Numbers, Scaled, Scored
 from flows.servers import free_port, luigid_tasks, start_luigid
 
 import flowlib
-from flowlib.central import normalise_url
+from flowlib.execution.luigid import normalise_url
 
 TESTS_DIR = Path(__file__).parent
 

@@ -10,7 +10,7 @@ import pytest
 from flows.pipeline import Broken, Numbers, Scored
 
 import flowlib
-from flowlib.progress import Progress
+from flowlib.execution.progress import Progress
 
 
 class FakeTask:

@@ -127,7 +127,7 @@ def test_paths_on_s3_keep_their_scheme(moto, s3_root):
     assert storage.root == f"s3://{s3_root}/prefix"
     assert path in storage.list_files(storage.root)  # listings name files the same way
     assert flowlib.orphans(Numbers()) == []  # so nothing of the flow looks orphaned
-    assert Numbers().metadata()["outputs"]["data"]["path"] == path
+    assert Numbers().metadata().outputs["data"].path == path
 
 
 @needs_s3

@@ -448,7 +448,7 @@ def test_a_failing_tasks_traceback_is_shown_once(tmp_path, workers):
     err = done.stderr
     assert err.count(", line 5, in run") == 1, err  # the task's failing frame (its source is shown in-process)
     assert err.count("raise ValueError('boom in ' + 'column x')") == (1 if workers == 1 else 0), err
-    assert "ERROR:flowlib.runner:Boom() failed: ValueError: boom in column x\n" in err
+    assert "ERROR:flowlib.execution.local:Boom() failed: ValueError: boom in column x\n" in err
     assert (
         err.rstrip()
         .splitlines()[-1]

@@ -1,6 +1,6 @@
 """Run a plan on luigi's worker against a central scheduler (``luigid``).
 
-``flowlib.run(tasks, scheduler="http://host:8082")`` hands the flow to luigi:
+``flowlib.run(tasks, scheduler="http://host:8082")`` hands the flow to luigi on this backend:
 luigi's worker asks ``luigid`` for work, so several processes (on several
 machines sharing one storage root) can run one flow together, and ``luigid``
 gives each task to exactly one of them. flowlib then maps luigi's outcome back
@@ -36,17 +36,20 @@ import luigi
 import luigi.configuration
 import luigi.rpc
 import luigi.worker
-from luigi.execution_summary import _summary_dict  # the categories of luigi's own summary
+# luigi's own categories of its summary (completed, failed, run by other workers...): luigi has no public
+# API that tells which tasks another worker ran, so flowlib reads them where luigi's summary does.
+from luigi.execution_summary import _summary_dict
 
 from flowlib.completion import completion_cache
 from flowlib.errors import FlowlibError
-from flowlib.invalidate import invalidate_tasks
+from flowlib.execution.backend import Backend, Execution, RunOptions
+from flowlib.execution.transaction import discard_outputs
 from flowlib.plan import Plan, build_plan
-from flowlib.result import Outcome, RunResult, TaskOutcome
+from flowlib.result import Outcome, TaskOutcome
 from flowlib.settings import settings
 from flowlib.task import Task
 
-__all__ = ["run_on_scheduler", "normalise_url", "POLL_SECONDS"]
+__all__ = ["LuigidBackend", "normalise_url", "POLL_SECONDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,65 +186,63 @@ def _wait_for_cooldown(scheduler: Any, task_ids: list[str]) -> None:
         time.sleep(wait + 0.1)
 
 
-def run_on_scheduler(plan: Plan, *, url: str, workers: int, abort: bool, started: float) -> RunResult:
-    """Run ``plan`` on luigi's worker against the ``luigid`` at ``url``; see the module docstring.
+class LuigidBackend(Backend):
+    """Runs a plan on luigi's worker against the ``luigid`` at ``url``; see the module docstring."""
 
-    Raises :class:`~flowlib.errors.TaskFailedError` naming the first failed task when ``abort``.
-    """
-    url = normalise_url(url)
-    _check_memory(plan, workers)
-    todo = plan.to_run()
-    if not todo:
-        result = RunResult(_outcomes(plan, set(), set(), {}, set(), None), scheduler=url,
-                           elapsed=time.perf_counter() - started)
-        return result
-    _check_reachable(url)
-    forced = [n.task for n in todo if n.forced and isinstance(n.task, Task)]
-    if forced:
-        invalidate_tasks(forced)
-        logger.info("removed the outputs of %d forced task(s) so luigi runs them again", len(forced))
-    factory = _Factory(url)
-    if forced:
-        _wait_for_cooldown(factory.scheduler, [t.task_id for t in forced])
-    roots = [node.task for node in plan.roots]
-    ran: set[str] = set()
-    failed: dict[str, str] = {}
-    summaries: list[str] = []
-    with _pinned_rerun_stale(plan.rerun_stale):
-        while True:
-            with completion_cache.scheduling_pass():  # luigi asks complete() of every task it meets
-                luigi_result = luigi.build(
-                    roots,
-                    worker_scheduler_factory=factory,
-                    detailed_summary=True,
-                    scheduler_url=url,
-                    workers=workers,
-                    **_logging_options(),
+    name = "luigid"
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+
+    def execute(self, plan: Plan, options: RunOptions) -> Execution:
+        url, workers, abort = self.url, options.workers, options.abort
+        _check_memory(plan, workers)
+        todo = plan.to_run()
+        if not todo:
+            return Execution(_outcomes(plan, set(), set(), {}, set(), None), scheduler=url)
+        _check_reachable(url)
+        forced = [n.task for n in todo if n.forced and isinstance(n.task, Task)]
+        for task in forced:
+            discard_outputs(task)
+        if forced:
+            logger.info("removed the outputs of %d forced task(s) so luigi runs them again", len(forced))
+        factory = _Factory(url)
+        if forced:
+            _wait_for_cooldown(factory.scheduler, [t.task_id for t in forced])
+        roots = [node.task for node in plan.roots]
+        ran: set[str] = set()
+        failed: dict[str, str] = {}
+        summaries: list[str] = []
+        with _pinned_rerun_stale(plan.rerun_stale):
+            while True:
+                with completion_cache.scheduling_pass():  # luigi asks complete() of every task it meets
+                    luigi_result = luigi.build(
+                        roots,
+                        worker_scheduler_factory=factory,
+                        detailed_summary=True,
+                        scheduler_url=url,
+                        workers=workers,
+                        **_logging_options(),
+                    )
+                summaries.append(luigi_result.summary_text)
+                parts = _summary_dict(luigi_result.worker)
+                ran |= _ids(parts["completed"])
+                for task in parts["failed"] | parts["scheduling_error"]:
+                    failed.setdefault(task.task_id, "")
+                elsewhere = parts["run_by_other_worker"] | parts["upstream_run_by_other_worker"]
+                if (failed and abort) or not elsewhere:
+                    break
+                logger.info(
+                    "waiting for %d task(s) running on other workers: %s",
+                    len(elsewhere),
+                    ", ".join(sorted(map(str, elsewhere))[:5]),
                 )
-            summaries.append(luigi_result.summary_text)
-            parts = _summary_dict(luigi_result.worker)
-            ran |= _ids(parts["completed"])
-            for task in parts["failed"] | parts["scheduling_error"]:
-                failed.setdefault(task.task_id, "")
-            elsewhere = parts["run_by_other_worker"] | parts["upstream_run_by_other_worker"]
-            if (failed and abort) or not elsewhere:
-                break
-            logger.info("waiting for %d task(s) running on other workers: %s", len(elsewhere),
-                        ", ".join(sorted(map(str, elsewhere))[:5]))
-            time.sleep(POLL_SECONDS)
-        final = build_plan(roots, rerun_stale=plan.rerun_stale)
-    now_complete = {node.task_id for node in final.nodes if node.complete}
-    outcomes = _outcomes(plan, ran, now_complete, failed, {n.task_id for n in todo}, factory.scheduler)
-    result = RunResult(outcomes, scheduler=url, elapsed=time.perf_counter() - started,
-                       extra={"luigi_summary": summaries[-1]})
-    logger.info("%s", result)
-    first = next((o for o in outcomes if o.outcome is Outcome.FAILED), None)
-    if abort and first is not None:
-        from flowlib.runner import _failure_error
-
-        error = _failure_error(first, result)
-        raise error from error.__cause__
-    return result
+                time.sleep(POLL_SECONDS)
+            final = build_plan(roots, rerun_stale=plan.rerun_stale)
+        now_complete = {node.task_id for node in final.nodes if node.complete}
+        outcomes = _outcomes(plan, ran, now_complete, failed, {n.task_id for n in todo}, factory.scheduler)
+        first = next((o for o in outcomes if o.outcome is Outcome.FAILED), None)
+        return Execution(outcomes, first, None, scheduler=url, extra={"luigi_summary": summaries[-1]})
 
 
 def _outcomes(
