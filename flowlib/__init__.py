@@ -8,10 +8,7 @@ Example:
 
 from __future__ import annotations
 
-
 import logging as _logging
-
-from flowlib.version import __version__
 
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dependencies import inherits, requires
@@ -42,6 +39,7 @@ from flowlib.runner import run
 from flowlib.settings import Settings, set_dir, settings
 from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskPickle
 from flowlib.verify import BadOutput, Problem, VerifyReport, verify
+from flowlib.version import __version__
 from flowlib.workflow import Workflow, WorkflowMulti
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

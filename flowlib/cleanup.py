@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import luigi
 
+from flowlib.layout import is_temp, temp_owner
 from flowlib.locks import pid_alive
 from flowlib.plan import as_task_list, build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
-from flowlib.layout import is_temp, temp_owner
 from flowlib.storage import Storage, get_storage, human_size
 from flowlib.targets.base import TARGETS
 from flowlib.task import Task

@@ -23,8 +23,8 @@ from typing import Any
 import luigi
 from luigi.task import flatten
 
-from flowlib.errors import DependencyCycleError, FlowlibError
 from flowlib.completion import completion_cache, content_matches
+from flowlib.errors import DependencyCycleError, FlowlibError
 from flowlib.fingerprint import code_fingerprint
 from flowlib.record import Record, read_record
 from flowlib.settings import settings

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import luigi
 
 from flowlib import display
-from flowlib.errors import FlowlibError, TaskFailedError
+from flowlib.errors import FlowlibError
 from flowlib.execution import RunOptions, backend_for, failure_error
 from flowlib.execution.backend import all_outcomes
 from flowlib.plan import as_task_list, build_plan

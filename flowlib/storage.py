@@ -27,7 +27,17 @@ from flowlib.errors import StorageError
 from flowlib.layout import TEMP_SUFFIX, temp_name, temp_owner
 from flowlib.settings import settings
 
-__all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "forget_storages", "human_size", "temp_owner", "TEMP_SUFFIX"]
+__all__ = [
+    "FileStat",
+    "Storage",
+    "LocalStorage",
+    "FsspecStorage",
+    "get_storage",
+    "forget_storages",
+    "human_size",
+    "temp_owner",
+    "TEMP_SUFFIX",
+]
 
 # Object stores publish an upload whole: a reader sees the old object or the new one.
 _ATOMIC_PUT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}

@@ -154,6 +154,7 @@ class Task(luigi.Task):  # type: ignore[misc]
     planned_requirements: list[luigi.Task] | None = None
     #: The upstream output fingerprints the executor already knows (``{task_id: {key: fingerprint}}``).
     planned_inputs: dict[str, dict[str, str]] | None = None
+    _flowlib_state: RunState | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -176,7 +177,7 @@ class Task(luigi.Task):  # type: ignore[misc]
     @property
     def running(self) -> bool:
         """Whether ``run()`` is executing now (``save`` works only then)."""
-        return self.__dict__.get("_flowlib_state") is not None
+        return self._flowlib_state is not None
 
     def begin_run(self) -> RunState:
         """Start collecting what ``run()`` saves; the run transaction calls this."""
@@ -188,7 +189,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         self._flowlib_state = None
 
     def _state(self, what: str) -> RunState:
-        state = self.__dict__.get("_flowlib_state")
+        state = self._flowlib_state
         if state is None:
             raise FlowlibError(f"{self}.{what}() is called from inside run(); run the task with flowlib.run({self!r})")
         return state

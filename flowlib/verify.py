@@ -25,7 +25,7 @@ import pickletools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import singledispatch
-from typing import IO, Any
+from typing import IO
 
 import luigi
 import pyarrow.parquet as pq

@@ -68,8 +68,13 @@ def fingerprints_in_child(payload: bytes, tmp_path: Path, seed: str) -> dict:
         "print(json.dumps({c.__name__: code_fingerprint(c) for c in classes}))\n"
     )
     env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "classes.pkl")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "classes.pkl")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -85,15 +90,22 @@ def test_a_class_without_source_is_fingerprinted_by_its_code_never_by_nothing():
     assert code_fingerprint(edited["FpB"]) != code_fingerprint(ns["FpB"])
     assert code_fingerprint(edited["FpA"]) == code_fingerprint(ns["FpA"])
     # Comments and line numbers do not count, docstrings neither.
-    moved = define("\n\n# a comment\n" + CELL.replace("def run(self):\n            self.save(self.n",
-                                                       "def run(self):\n            'doc'\n            self.save(self.n"))
+    moved = define(
+        "\n\n# a comment\n"
+        + CELL.replace(
+            "def run(self):\n            self.save(self.n",
+            "def run(self):\n            'doc'\n            self.save(self.n",
+        )
+    )
     assert code_fingerprint(moved["FpB"]) == code_fingerprint(ns["FpB"])
 
 
 def test_a_class_with_source_covers_the_classes_it_inherits_from(tmp_path, monkeypatch):
     module = tmp_path / "fp_inherit_mod.py"
-    module.write_text("import flowlib\n\nclass FpBase(flowlib.TaskPickle):\n    def run(self):\n        self.save(1)\n\n"
-                      "class FpChild(FpBase):\n    pass\n")
+    module.write_text(
+        "import flowlib\n\nclass FpBase(flowlib.TaskPickle):\n    def run(self):\n        self.save(1)\n\n"
+        "class FpChild(FpBase):\n    pass\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
 
@@ -161,8 +173,14 @@ def test_luigi_command_line_with_two_workers_agrees_with_this_process(tmp_path, 
     env.pop("FLOWLIB_SCHEDULER", None)
     luigi = executable("luigi")
     command = [luigi] if luigi else [sys.executable, "-m", "luigi"]
-    done = subprocess.run([*command, "--module", "fp_generated", "FpTop", "--local-scheduler", "--workers", "2"],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [*command, "--module", "fp_generated", "FpTop", "--local-scheduler", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "3 ran successfully" in done.stderr, done.stderr
     flowlib.set_dir(data)

@@ -81,8 +81,9 @@ def max_attempts(task: luigi.Task) -> int:
     return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
 
 
-def still_needed(task: luigi.Task, planned: Record | None, *, forced: bool, rerun_stale: bool,
-                 node: Node | None = None) -> bool:
+def still_needed(
+    task: luigi.Task, planned: Record | None, *, forced: bool, rerun_stale: bool, node: Node | None = None
+) -> bool:
     """Asked under the task's lock: must it still run, or did another process complete it since the plan?
 
     Unchanged record: the plan's verdict stands. Changed: decide again, from ``node`` (the plan's,

@@ -18,8 +18,14 @@ from typing import Any
 import cloudpickle
 import luigi
 
-from flowlib.execution.attempt import Attempt, attempt, attempt_pickled, runs_in_main_process, still_needed
-from flowlib.execution.attempt import sweep_temp_files
+from flowlib.execution.attempt import (
+    Attempt,
+    attempt,
+    attempt_pickled,
+    runs_in_main_process,
+    still_needed,
+    sweep_temp_files,
+)
 from flowlib.execution.backend import Backend, Execution, RunOptions, all_outcomes
 from flowlib.execution.progress import Progress
 from flowlib.fingerprint import code_fingerprint
@@ -160,8 +166,15 @@ class _LocalRun:
 
     def _submit_to_process(self, processes: Executor, node: Node) -> Future[Any]:
         payload = cloudpickle.dumps(
-            (settings, node.task, node.record, node.forced, self.plan.rerun_stale, _codes(node.task),
-             _known_inputs(node))
+            (
+                settings,
+                node.task,
+                node.record,
+                node.forced,
+                self.plan.rerun_stale,
+                _codes(node.task),
+                _known_inputs(node),
+            )
         )
         return processes.submit(attempt_pickled, payload)
 

@@ -36,6 +36,7 @@ import luigi
 import luigi.configuration
 import luigi.rpc
 import luigi.worker
+
 # luigi's own categories of its summary (completed, failed, run by other workers...): luigi has no public
 # API that tells which tasks another worker ran, so flowlib reads them where luigi's summary does.
 from luigi.execution_summary import _summary_dict
@@ -274,7 +275,8 @@ def _outcomes(
                 outcome = TaskOutcome(task, Outcome.UPSTREAM_FAILED, node.reason)
             elif status == "DONE":
                 outcome = TaskOutcome(
-                    task, Outcome.NOT_RUN,
+                    task,
+                    Outcome.NOT_RUN,
                     "luigid saw it finish moments ago and ignored the request to run it again "
                     "([scheduler] stable_done_cooldown_secs); run again after that delay",
                 )

@@ -77,8 +77,9 @@ class Progress:
         bar: ``False`` uses the plain lines even when tqdm is installed.
     """
 
-    def __init__(self, total: int, *, enabled: bool | None = None, stream: IO[str] | None = None,
-                 bar: bool = True) -> None:
+    def __init__(
+        self, total: int, *, enabled: bool | None = None, stream: IO[str] | None = None, bar: bool = True
+    ) -> None:
         self.total = total
         self.finished = 0
         self.failed = 0

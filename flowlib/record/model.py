@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowlib.errors import FlowlibError
-from flowlib.version import __version__
 from flowlib.targets.base import OutputInfo
+from flowlib.version import __version__
 
 __all__ = ["Record", "RecordFormatError", "NewerRecordError", "FORMAT_VERSION", "versions"]
 
