@@ -137,7 +137,7 @@ def test_failure_without_abort_returns_outcomes(luigid):
     assert [type(t).__name__ for t in result.failed] == ["Broken"]
     failure = result.outcome(Broken(n=34))
     assert "ValueError: broken on purpose" in failure.error
-    assert "Broken(n=34) failed" in str(result)
+    assert "1 failed:\n    Broken(n=34)  (ValueError: broken on purpose)" in str(result)
 
 
 def test_unreachable_scheduler_fails_fast_with_advice():

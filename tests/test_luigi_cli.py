@@ -23,8 +23,8 @@ def luigi_cli(*args: str, data: Path, cwd: Path = TESTS_DIR, pythonpath: Path | 
     env = dict(os.environ, FLOWLIB_DIR=str(data))
     for name in ("PYTHONPATH", "FLOWLIB_SCHEDULER", "FLOWS_RUN_LOG"):
         env.pop(name, None)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
+    # this checkout's flowlib first, whichever one is installed; then the folder the test imports from
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([str(pythonpath)] if pythonpath is not None else []))
     if log is not None:
         env["FLOWS_RUN_LOG"] = str(log)
     luigi = executable("luigi")

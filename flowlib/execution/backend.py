@@ -70,7 +70,7 @@ def failure_error(failure: TaskOutcome, result: RunResult, exception: BaseExcept
     error = TaskFailedError(
         f"{failure.task} failed (parameters {params}): {last_line(failure.error) or failure.outcome}. "
         "Its outputs were removed; tasks that succeeded keep theirs. Fix it and run again: flowlib resumes "
-        "from there. The task's traceback is shown above (and kept in this error's .traceback).",
+        "from there. The task's own traceback is this error's cause (printed above it) and its .traceback.",
         task=failure.task,
         traceback=failure.error,
     )

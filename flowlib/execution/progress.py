@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 
 def _interactive(stream: IO[str]) -> bool:
-    """A terminal, or a Jupyter kernel (where tqdm.auto draws a widget)."""
-    if "ipykernel" in sys.modules:
+    """A terminal, or a running Jupyter kernel (not merely ipykernel imported)."""
+    if in_notebook():
         return True
     return bool(getattr(stream, "isatty", lambda: False)())
 
