@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 import logging as _logging
 
 from flowlib.cleanup import CleanReport, clean, orphans
+from flowlib.dataflow.task import DataFlowTask
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
     CorruptOutputError,
@@ -52,6 +53,7 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
+    "DataFlowTask",
     "requires",
     "inherits",
     # running
