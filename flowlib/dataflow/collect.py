@@ -46,7 +46,9 @@ def get_single(*definitions: Definition, name: str | None = None) -> Operation:
         return {key: found[-1] for key, found in values.items() if found}
 
     code = "get_single:" + ",".join(named)
-    return Operation(name or "get_single", last, inputs=named, outputs=named, stage=Stage.OUTPUT, gather=True, code=code)
+    return Operation(
+        name or "get_single", last, inputs=named, outputs=named, stage=Stage.OUTPUT, gather=True, code=code
+    )
 
 
 def get_multi(*definitions: Definition, name: str | None = None) -> Operation:
@@ -62,4 +64,6 @@ def get_multi(*definitions: Definition, name: str | None = None) -> Operation:
         return {key: list(found) for key, found in values.items()}
 
     code = "get_multi:" + ",".join(named)
-    return Operation(name or "get_multi", every, inputs=named, outputs=named, stage=Stage.OUTPUT, gather=True, code=code)
+    return Operation(
+        name or "get_multi", every, inputs=named, outputs=named, stage=Stage.OUTPUT, gather=True, code=code
+    )

@@ -96,7 +96,7 @@ class DataFlow:
                     raise WiringError(
                         f"operation {operation.name!r}: input {input_name!r} ({definition!r}) can never be supplied: "
                         "no operation outputs it, no seed has it and no input given to run does; "
-                        f"add Input(value, {definition.name}) to the seed or the inputs, or an operation that outputs it"
+                        f"add an Input of {definition.name!r} to the seed or the inputs, or an operation outputting it"
                     )
 
     def stage(self, stage: Stage) -> list[Operation]:

@@ -88,8 +88,10 @@ def describe_inputs(kwargs: dict[str, Any]) -> str:
 class ContextState:
     """One context: its input network, redundancy checker, queue of permutations to run, and stage."""
 
-    __slots__ = ("name", "runner", "plan", "values", "index", "seen", "pending", "inflight", "stage", "active")
-    __slots__ += ("results", "error", "done")
+    __slots__ = (
+        "name", "runner", "plan", "values", "index", "seen", "pending", "inflight", "stage", "active",
+        "results", "error", "done",
+    )  # fmt: skip
 
     def __init__(self, name: Hashable, runner: Runner, plan: FlowPlan) -> None:
         self.name = name
@@ -130,9 +132,7 @@ class ContextState:
             for plan, positions in consumers:
                 self._new_permutations(plan, positions, def_name, position)
 
-    def _new_permutations(
-        self, plan: OperationPlan, positions: tuple[int, ...], def_name: str, position: int
-    ) -> None:
+    def _new_permutations(self, plan: OperationPlan, positions: tuple[int, ...], def_name: str, position: int) -> None:
         seen = self.seen.get(plan)
         if seen is None:
             seen = self.seen[plan] = set()

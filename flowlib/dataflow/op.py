@@ -180,7 +180,7 @@ def op(
 
     def wrap(function: Callable[..., Any]) -> Operation:
         return Operation(
-            name or getattr(function, "__name__", "operation"),
+            name or str(getattr(function, "__name__", "operation")),
             function,
             inputs=inputs,
             outputs=outputs,
@@ -266,9 +266,7 @@ def subprocess_op(
             raise OperationError(f"command {shlex.join(args)} exited with status {process.returncode}: {message}")
         return _decode_outputs(f"command {shlex.join(args)}", out)
 
-    return Operation(
-        label, run_command, inputs=inputs, outputs=outputs, stage=stage, code=_script_contents(args)
-    )
+    return Operation(label, run_command, inputs=inputs, outputs=outputs, stage=stage, code=_script_contents(args))
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:

@@ -57,7 +57,7 @@ class LockNetwork:
         self._locks: dict[tuple[str, Any], asyncio.Lock] = {}
 
     def keys(self, kwargs: dict[str, Any], locked: dict[str, str]) -> list[tuple[str, Any]]:
-        """The lock keys ``(definition, value key)`` an invocation needs, sorted; ``locked`` maps input -> definition."""
+        """The sorted lock keys ``(definition, value key)`` of an invocation; ``locked``: input -> definition."""
         found: dict[tuple[str, Any], None] = {}
         for input_name, def_name in locked.items():
             value = kwargs[input_name]
@@ -103,7 +103,7 @@ def call_pickled(payload: bytes, kwargs: dict[str, Any]) -> Any:
 
 
 class Runner:
-    """Schedules the invocations that need an asyncio task, across all contexts of one run, and collects finished contexts."""
+    """Schedules the invocations that need an asyncio task, across the contexts of a run; collects finished contexts."""
 
     def __init__(self, plan: FlowPlan, *, max_concurrency: int, strict: bool) -> None:
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
@@ -117,9 +117,7 @@ class Runner:
         self.done: deque[ContextState] = deque()
         self.wakeup = asyncio.Event()
         self.locks = LockNetwork()
-        self.locked_inputs = {
-            p: {name: d.name for name, d in p.operation.inputs.items() if d.lock} for p in plan.plans
-        }
+        self.locked_inputs = {p: {name: d.name for name, d in p.operation.inputs.items() if d.lock} for p in plan.plans}
         self.threads: ThreadPoolExecutor | None = None
         self.processes: ProcessPoolExecutor | None = None
         self.payloads: dict[OperationPlan, bytes] = {}
@@ -287,7 +285,9 @@ def run(
     """
 
     async def collect() -> dict[Hashable, Results | DataFlowError]:
-        return {name: results async for name, results in arun(flow, inputs, max_concurrency=max_concurrency, strict=strict)}
+        return {
+            name: results async for name, results in arun(flow, inputs, max_concurrency=max_concurrency, strict=strict)
+        }
 
     try:
         asyncio.get_running_loop()

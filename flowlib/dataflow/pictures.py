@@ -64,7 +64,7 @@ def to_dot(flow: DataFlow) -> str:
         lock = "\\nlock" if definition.lock else ""
         lines.append(
             f'    {_ident("def_", definition.name)} [label="{definition.name}\\n{definition.label}{lock}", '
-            'shape=ellipse, style=rounded];'
+            "shape=ellipse, style=rounded];"
         )
     for stage in STAGES:
         operations = flow.stage(stage)

@@ -22,14 +22,13 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from flowlib.dataflow.flow import DataFlow
+from flowlib.dataflow.orchestrator import Contexts, run
 from flowlib.errors import TaskDefinitionError
 from flowlib.fingerprint import source_fingerprint
 from flowlib.hashing import hash_bytes
 from flowlib.targets import CSVTarget, ParquetTarget
 from flowlib.task import Task
-
-from flowlib.dataflow.flow import DataFlow
-from flowlib.dataflow.orchestrator import Contexts, run
 
 __all__ = ["DataFlowTask", "dataflow_version"]
 
@@ -45,7 +44,7 @@ def dataflow_version(cls: type, flow: DataFlow) -> str:
         own = source_fingerprint(inspect.getsource(cls))
     except (OSError, TypeError, SyntaxError, IndentationError):
         own = "class:" + cls.__qualname__
-    return "dataflow:" + hash_bytes(f"{own}\n{flow.fingerprint()}".encode("utf-8"))[:16]
+    return "dataflow:" + hash_bytes(f"{own}\n{flow.fingerprint()}".encode())[:16]
 
 
 class DataFlowTask(Task):

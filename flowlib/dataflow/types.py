@@ -1,4 +1,4 @@
-"""The typed data of a dataflow: :class:`Definition` (a named data type), :class:`Input` (a value of one), :class:`Stage`.
+"""The typed data of a dataflow: :class:`Definition` (a named type), :class:`Input` (a value of one), :class:`Stage`.
 
 Example:
     >>> url = Definition("url", str)
@@ -54,7 +54,8 @@ def _checker(name: str, primitive: type | str) -> tuple[str, Callable[[Any], boo
         key = primitive.strip().lower()
         if key not in PRIMITIVES:
             raise DefinitionError(
-                f"definition {name!r}: unknown primitive {primitive!r}; use a Python type or one of {sorted(PRIMITIVES)}"
+                f"definition {name!r}: unknown primitive {primitive!r}; "
+                f"use a Python type or one of {sorted(PRIMITIVES)}"
             )
         types = PRIMITIVES[key]
         label = key
