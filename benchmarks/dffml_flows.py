@@ -8,7 +8,6 @@ included, as on the flowlib side (``benchmarks/dataflow_cases.py``).
 """
 
 import asyncio
-import json
 import sys
 import time
 
@@ -78,5 +77,5 @@ def measure(case, size):
         assert len(found["fan"]["c"]) == size * size, len(found["fan"]["c"])
         invocations = size * size
     else:
-        raise ValueError("unknown case %r; use 'chain' or 'fan'" % (case,))
+        raise ValueError(f"unknown case {case!r}; use 'chain' or 'fan'")
     return {"seconds": seconds, "invocations": invocations, "version": VERSION, "python": sys.version.split()[0]}
