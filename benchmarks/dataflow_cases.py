@@ -54,8 +54,14 @@ def fan_flow() -> DataFlow:
     return DataFlow(combine, get_multi(C))
 
 
-def measure(case: str, size: int, use_async: bool = False) -> dict[str, Any]:
-    """``chain``: ``size`` contexts of one seed each (2 invocations each); ``fan``: one context of size x size."""
+def measure(case: str, size: int, use_async: bool = False, warmup: bool = False) -> dict[str, Any]:
+    """``chain``: ``size`` contexts of one seed each (2 invocations each); ``fan``: one context of size x size.
+
+    ``warmup``: run the case once untimed first (one-off costs such as the first full garbage
+    collection over the imported modules then fall outside the timed run).
+    """
+    if warmup:
+        measure(case, size, use_async)
     if case == "chain":
         flow = chain_flow(use_async)
         started = time.process_time()

@@ -56,8 +56,13 @@ async def collect(flow, contexts):
     return found
 
 
-def measure(case, size):
-    """``chain``: ``size`` contexts of one seed each (2 invocations each); ``fan``: one context of size x size."""
+def measure(case, size, warmup=False):
+    """``chain``: ``size`` contexts of one seed each (2 invocations each); ``fan``: one context of size x size.
+
+    ``warmup``: run the case once untimed first, as on the flowlib side.
+    """
+    if warmup:
+        measure(case, size)
     if case == "chain":
         flow = chain_flow()
         started = time.process_time()
