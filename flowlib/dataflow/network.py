@@ -6,7 +6,8 @@ the new value in one slot of each operation it feeds, times the values already p
 slots (slots of the same definition before it take only older values, so no permutation is made
 twice). The redundancy checker keeps, per operation, the set of permutations (tuples of value
 positions) already run, so none runs twice. A value produced again adds nothing: a self-feeding
-flow stops when nothing new appears.
+flow stops when nothing new appears. Values are the same when they are equal (hashable values, and
+lists, dicts, sets and tuples by their repr) or, for other unhashable objects, when they are one object.
 
 This module is the orchestrator's engine room; users call :func:`flowlib.dataflow.run`.
 
@@ -35,6 +36,7 @@ __all__ = ["STAGES", "OperationPlan", "FlowPlan", "ContextState", "describe_inpu
 
 STAGES = (Stage.PROCESSING, Stage.CLEANUP, Stage.OUTPUT)
 _LAST = len(STAGES) - 1
+_BY_REPR = (list, dict, set, tuple, bytearray)  # unhashable values whose repr is exact and complete
 
 
 class OperationPlan:
@@ -121,8 +123,8 @@ class ContextState:
             key: Any = (value.__class__, value)
             if key in index:
                 return
-        except TypeError:  # unhashable (list, dict): equal by their repr
-            key = (value.__class__, "repr", repr(value))
+        except TypeError:  # unhashable: builtin containers are equal by their (exact) repr, others by identity
+            key = (value.__class__, "repr", repr(value)) if type(value) in _BY_REPR else (value.__class__, id(value))
             if key in index:
                 return
         position = index[key] = len(values)
