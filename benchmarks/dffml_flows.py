@@ -1,3 +1,4 @@
+# ruff: noqa: UP006, UP007, UP035, UP045
 """The benchmark's two dataflows written for DFFML 0.4, run by ``python -m benchmarks.dataflow`` in a Python 3.8 venv.
 
 DFFML 0.4 imports only on Python 3.8 or older, so this module runs in its own venv

@@ -459,3 +459,45 @@ def test_pictures_show_definitions_operations_stages_and_feeds():
     except graphviz.ExecutableNotFound:
         return  # the dot program is not installed; the text was checked above
     assert "<svg" in svg and "calculate" in svg
+
+
+def test_a_strict_failure_cancels_what_still_runs_and_an_early_exit_closes_the_run():
+    cancelled: list[int] = []
+
+    @op(inputs={"a": A}, outputs={"c": C})
+    async def wait_or_fail(a):
+        if a == 0:
+            raise RuntimeError("boom")
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            cancelled.append(a)
+            raise
+        return {"c": a}
+
+    flow = DataFlow(wait_or_fail, get_single(C))
+    with pytest.raises(DataFlowError, match="operation 'wait_or_fail' failed in context 'fails'.*boom"):
+        run(flow, {"waits": [Input(1, A)], "fails": [Input(0, A)]})
+    assert cancelled == [1]
+
+    async def first_only():
+        async for name, results in arun(flow, {"w": [Input(2, A)], "f": [Input(0, A)]}, strict=False):
+            return name, results
+
+    name, error = asyncio.run(first_only())
+    assert name == "f" and isinstance(error, DataFlowError) and cancelled == [1, 2]
+
+
+def test_declarations_are_checked_when_written():
+    with pytest.raises(OperationError, match="has no inputs"):
+        op(lambda: {}, inputs={}, outputs={"c": C}, name="nothing")
+    with pytest.raises(OperationError, match="executor must be one of"):
+        op(lambda a: {}, inputs={"a": A}, executor="gpu", name="where")
+    with pytest.raises(WiringError, match="two operations are named 'get_single'"):
+        DataFlow(get_single(A), get_single(B))
+    with pytest.raises(
+        WiringError, match=r"uses Definition\('a', str\), but the flow already has Definition\('a', int\)"
+    ):
+        DataFlow(get_single(A), get_multi(Definition("a", str)))
+    with pytest.raises(WiringError, match="max_concurrency is a positive int"):
+        run(DataFlow(get_single(A)), [Input(1, A)], max_concurrency=0)
