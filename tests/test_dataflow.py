@@ -79,6 +79,7 @@ def test_op_wraps_plain_and_async_functions_and_checks_its_parameters():
             return {}
 
 
+@op(inputs={"a": A}, outputs={"c": C, "d": D}, executor="process")
 def square_in_a_process(a):
     import os
 
@@ -86,10 +87,9 @@ def square_in_a_process(a):
 
 
 def test_cpu_bound_operations_run_in_a_process_pool():
-    square = op(square_in_a_process, inputs={"a": A}, outputs={"c": C, "d": D}, executor="process")
-    results = run(DataFlow(square, get_multi(C, D)), [Input(v, A) for v in (2, 3)])
     import os
 
+    results = run(DataFlow(square_in_a_process, get_multi(C, D)), [Input(v, A) for v in (2, 3)])
     assert sorted(results["default"]["c"]) == [4, 9]
     assert os.getpid() not in results["default"]["d"]
 
