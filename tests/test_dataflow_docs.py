@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import os
 import re
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PAGE = REPO / "docs" / "guide-dataflows.md"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+MODULES = ["types", "errors", "op", "collect", "flow", "network", "orchestrator", "pictures", "task"]
 MERMAID_BLOCK = re.compile(r"^```text\n(flowchart LR\n.*?)^```", re.S | re.M)
 
 
@@ -30,3 +33,10 @@ def test_guide_code_runs_and_shows_the_picture_it_draws(tmp_path):
     shown = MERMAID_BLOCK.search(text)
     assert shown is not None
     assert done.stdout.endswith(shown.group(1) + "\n")
+
+
+def test_docstring_examples_run():
+    for name in MODULES:
+        module = importlib.import_module(f"flowlib.dataflow.{name}")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, f"flowlib.dataflow.{name}: {result}"

@@ -1,6 +1,7 @@
 """DataFlow: operations wired by definitions (an output feeds every input of the same definition), plus seeds.
 
 Example:
+    >>> from flowlib.dataflow import get_single, op
     >>> A, C = Definition("a", int), Definition("c", int)
     >>> @op(inputs={"a": A}, outputs={"c": C})
     ... def double(a):
@@ -30,6 +31,7 @@ class DataFlow:
     fed by that definition; ``producers[name]`` the operations that output it.
 
     Example:
+        >>> from flowlib.dataflow import get_single
         >>> n = Definition("n", int)
         >>> DataFlow(get_single(n), seed=[Input(1, n)]).seed
         [Input(1, 'n')]

@@ -12,9 +12,10 @@ lists, dicts, sets and tuples by their repr) or, for other unhashable objects, w
 This module is the orchestrator's engine room; users call :func:`flowlib.dataflow.run`.
 
 Example:
+    >>> from flowlib.dataflow import get_multi
     >>> plan = FlowPlan(DataFlow(get_multi(Definition("x", int))))
-    >>> [stage.name for stage in STAGES]
-    ['PROCESSING', 'CLEANUP', 'OUTPUT']
+    >>> [len(plans) for plans in plan.by_stage]  # processing, cleanup, output
+    [0, 0, 1]
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ at most ``max_concurrency`` at once. The lock network makes sure two operations 
 value of a ``lock=True`` definition at once.
 
 Example:
+    >>> from flowlib.dataflow import Definition, get_multi, op
     >>> A, B, C = Definition("a", int), Definition("b", int), Definition("c", int)
     >>> @op(inputs={"a": A, "b": B}, outputs={"c": C})
     ... def combine(a, b):

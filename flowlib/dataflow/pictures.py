@@ -1,10 +1,9 @@
 """Pictures of a dataflow: definitions (rounded), operations (boxes) grouped by stage, and which feeds which.
 
 Example:
-    >>> n = Definition("n", int)
-    >>> print(to_mermaid(DataFlow(get_single(n))))  # doctest: +SKIP
-    flowchart LR
-    ...
+    >>> from flowlib.dataflow import Definition, get_single
+    >>> print(to_mermaid(DataFlow(get_single(Definition("n", int)))).splitlines()[1])
+        def_n(["n: int"])
 """
 
 from __future__ import annotations
