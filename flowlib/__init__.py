@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging as _logging
 
 from flowlib.cleanup import CleanReport, clean, orphans
+from flowlib.dataflow.task import DataFlowTask
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
     CorruptOutputError,
@@ -53,6 +54,7 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
+    "DataFlowTask",
     "requires",
     "inherits",
     # running
