@@ -233,6 +233,9 @@ def _own_status(node: Node, rerun_stale: bool) -> tuple[Status, str]:
         return Status.PENDING, "no record (an interrupted run?)"
     if record.get("code") != code_fingerprint(type(task)):
         return Status.STALE, "code changed"
+    data = task.data_fingerprint()
+    if data is not None and data != record.get("data"):
+        return Status.STALE, "source data changed"
     return Status.COMPLETE, ""
 
 

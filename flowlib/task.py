@@ -298,6 +298,10 @@ class Task(luigi.Task):  # type: ignore[misc]
         self._flowlib_metadata.update(metadata)
 
     # -- execution ----------------------------------------------------------------
+    def data_fingerprint(self) -> str | None:
+        """A cheap fingerprint of the external data this task reads (source tasks override it); None: none."""
+        return None
+
     def _consumed(self) -> dict[str, dict[str, str]]:
         """The output fingerprints of each upstream flowlib task, as its record says now."""
         consumed: dict[str, dict[str, str]] = {}
@@ -317,6 +321,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         started = time.time()
         try:
             consumed = self._consumed()
+            data = self.data_fingerprint()
             remove_record(self)
             body()
             missing = [k for k in self.persist if k not in self._flowlib_saved]
@@ -324,7 +329,7 @@ class Task(luigi.Task):  # type: ignore[misc]
                 raise PersistKeyError(
                     f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist"
                 )
-            write_record(self, self._make_record(started, consumed))
+            write_record(self, self._make_record(started, consumed, data))
         except BaseException:
             self._discard_outputs()
             raise
@@ -339,7 +344,9 @@ class Task(luigi.Task):  # type: ignore[misc]
                 logger.warning("could not remove %s after %s failed", target.path, self)
         remove_record(self)
 
-    def _make_record(self, started: float, consumed: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def _make_record(
+        self, started: float, consumed: dict[str, dict[str, str]], data: str | None = None
+    ) -> dict[str, Any]:
         return {
             "task_family": self.get_task_family(),
             "task_id": self.task_id,
@@ -351,6 +358,7 @@ class Task(luigi.Task):  # type: ignore[misc]
             "duration": round(time.time() - started, 6),
             "versions": versions(),
             "metadata": dict(self._flowlib_metadata),
+            "data": data,
         }
 
     def metadata(self) -> dict[str, Any] | None:
