@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import logging as _logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dependencies import inherits, requires
@@ -41,7 +42,25 @@ from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskP
 from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 from flowlib.workflow import Workflow, WorkflowMulti
 
+if _TYPE_CHECKING:
+    from flowlib.sources.task import Publish, Source
+
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+#: Names imported on first use, so that ``import flowlib`` does not import DuckDB or SQLAlchemy.
+_LAZY = {"Source": "flowlib.sources.task", "Publish": "flowlib.sources.task"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowlib' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",
@@ -52,6 +71,8 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
+    "Source",
+    "Publish",
     "requires",
     "inherits",
     # running

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from flowlib.sources.errors import FeedError, QueryError, QueryTypeError, SchemaError, UnknownFieldError
 from flowlib.sources.expressions import Expr, Ordering, lit
+from flowlib.sources.feeds import Feed, FileFeed, FrameFeed, SQLFeed, conform
 from flowlib.sources.query import Query, from_canonical
+from flowlib.sources.registry import configured_feeds, plugins, select_feed, use
 from flowlib.sources.schema import KINDS, Field, Schema, resolve_schema, schema_ref
 
 __all__ = [
@@ -27,6 +29,15 @@ __all__ = [
     "from_canonical",
     "schema_ref",
     "resolve_schema",
+    "Feed",
+    "FileFeed",
+    "SQLFeed",
+    "FrameFeed",
+    "conform",
+    "use",
+    "configured_feeds",
+    "select_feed",
+    "plugins",
     "QueryError",
     "UnknownFieldError",
     "QueryTypeError",

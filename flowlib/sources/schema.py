@@ -59,6 +59,7 @@ class Field(Expr):
     Inside a schema class, ``Student.score`` is the field and can be used in expressions.
     """
 
+    kind: str
     nullable: bool = True  # a plain attribute here (Expr.nullable is a computed property)
 
     def __init__(self, kind: type, *, name: str | None = None, nullable: bool = True) -> None:
