@@ -15,8 +15,10 @@ from flowlib.sources.errors import FeedError, QueryError, QueryTypeError, Schema
 from flowlib.sources.expressions import Expr, Ordering, lit
 from flowlib.sources.feeds import Feed, FileFeed, FrameFeed, SQLFeed, conform
 from flowlib.sources.query import Query, from_canonical
+from flowlib.sources.records import Record, records, to_frame
 from flowlib.sources.registry import configured_feeds, plugins, select_feed, use
 from flowlib.sources.schema import KINDS, Field, Schema, resolve_schema, schema_ref
+from flowlib.sources.sinks import FileSink, Sink, SQLSink
 
 __all__ = [
     "Schema",
@@ -34,6 +36,12 @@ __all__ = [
     "SQLFeed",
     "FrameFeed",
     "conform",
+    "Sink",
+    "FileSink",
+    "SQLSink",
+    "Record",
+    "records",
+    "to_frame",
     "use",
     "configured_feeds",
     "select_feed",
