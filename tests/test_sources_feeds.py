@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from flows.catalog import Event, School, Student
+from flows.catalog import Event, Student
 
 from flowlib.sources import FeedError, FileFeed, FrameFeed, SchemaError, SQLFeed, conform, plugins
 
