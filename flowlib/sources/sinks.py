@@ -129,7 +129,7 @@ class FileSink(Sink):
         for schema, path in self.files.items():
             if path.suffix.lower() not in (".parquet", ".csv"):
                 raise FeedError(f"FileSink: {schema.__name__} -> {path}: use a .parquet or .csv file")
-        self.schemas = tuple(self.files)
+        self.schemas = dict.fromkeys(self.files).keys()
 
     def describe(self) -> str:
         inner = ", ".join(f"{s.__name__}: {str(p)!r}" for s, p in self.files.items())
@@ -169,7 +169,7 @@ class SQLSink(Sink):
         self.url = url
         self.tables = dict(tables)
         self.engine_options = dict(engine_options or {})
-        self.schemas = tuple(self.tables)
+        self.schemas = dict.fromkeys(self.tables).keys()
 
     def describe(self) -> str:
         import sqlalchemy as sa

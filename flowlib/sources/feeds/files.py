@@ -36,7 +36,8 @@ _CSV = (".csv", ".csv.gz", ".tsv")
 class FileFeed(Feed):
     """CSV and Parquet files by schema: ``FileFeed({Student: "students.csv"}, priority=0)``.
 
-    Relative paths are taken relative to the working directory when the feed is made.
+    Relative paths are taken relative to the working directory when the feed is made; whether a
+    path is a folder is decided then too.
     Files hold the physical column names (``Field(name=...)``).
     """
 
@@ -47,11 +48,12 @@ class FileFeed(Feed):
         check_schema_map("FileFeed", files)
         self.files = {schema: Path(path).absolute() for schema, path in files.items()}
         for schema, path in self.files.items():
-            if not (path.is_dir() or path.name.lower().endswith(_PARQUET + _CSV)):
+            if not (path.name.lower().endswith(_PARQUET + _CSV) or path.is_dir()):
                 raise FeedError(
                     f"FileFeed: {schema.__name__} -> {path}: use a .csv or .parquet file or a folder of .parquet files"
                 )
-        self.schemas = tuple(self.files)
+        self.schemas = dict.fromkeys(self.files).keys()  # ordered, O(1) membership
+        self._folders = {schema: path.is_dir() for schema, path in self.files.items()}
         self._columns: dict[tuple[Any, ...], dict[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -61,12 +63,11 @@ class FileFeed(Feed):
 
     # -- files ------------------------------------------------------------------------------
     def _is_csv(self, schema: type) -> bool:
-        path = self.files[schema]
-        return not path.is_dir() and path.name.lower().endswith(_CSV)
+        return not self._folders[schema] and self.files[schema].name.lower().endswith(_CSV)
 
     def _paths(self, schema: type) -> list[Path]:
         path = self.files[schema]
-        if path.is_dir():
+        if self._folders[schema]:
             found = sorted(p for p in path.rglob("*") if p.name.lower().endswith(_PARQUET))
             if not found:
                 raise FeedError(f"FileFeed: the folder {path} for {schema.__name__} holds no .parquet files")
@@ -96,7 +97,7 @@ class FileFeed(Feed):
                 )
                 args.append(_option("types", struct))
             return exp.Anonymous(this="read_csv", expressions=args)
-        pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        pattern = str(path / "**" / "*.parquet") if self._folders[schema] else str(path)
         return exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(pattern)])
 
     def _described(self, con: duckdb.DuckDBPyConnection, schema: type, stats: list[Any]) -> dict[str, str]:

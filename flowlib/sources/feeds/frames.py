@@ -44,7 +44,7 @@ class FrameFeed(Feed):
             if not isinstance(frame, pd.DataFrame):
                 raise FeedError(f"FrameFeed: {schema.__name__} maps to {type(frame).__name__}, expected a DataFrame")
         self.frames = dict(frames)
-        self.schemas = tuple(self.frames)
+        self.schemas = dict.fromkeys(self.frames).keys()
 
     def _arrow(self, schema: type) -> pa.Table:
         try:

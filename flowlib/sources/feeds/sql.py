@@ -115,7 +115,7 @@ class SQLFeed(Feed):
         if unknown:
             raise FeedError(f"SQLFeed(fingerprints=...) names {unknown}, which tables=... does not map")
         self.engine_options = dict(engine_options or {})
-        self.schemas = tuple(self.tables)
+        self.schemas = dict.fromkeys(self.tables).keys()
         self._columns: dict[type, dict[str, Any]] = {}
 
     @property
