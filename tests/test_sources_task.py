@@ -209,3 +209,13 @@ def test_sql_fingerprint_uses_the_ordinal_and_custom_expressions(tmp_path):
     after = (feed.data_fingerprint(query), feed.data_fingerprint(query, Event.seq), custom.data_fingerprint(query))
     assert before[0] == after[0]  # COUNT(*) alone does not see an update
     assert before[1] != after[1] and before[2] != after[2]
+
+
+def test_sources_run_in_worker_processes(tmp_path):
+    for name in ("a", "b"):
+        events().to_parquet(tmp_path / f"{name}.parquet")
+    feeds = [FileFeed({Event: tmp_path / "a.parquet"}), FileFeed({Event: tmp_path / "b.parquet"}, priority=1)]
+    use(*feeds)
+    tasks = [flowlib.Source(Event.select().orderby(Event.seq), ordinal=Event.seq, upper=n) for n in (3, 5)]
+    assert flowlib.run(tasks, workers=2)
+    assert [len(t.output_load()) for t in tasks] == [2, 4]
