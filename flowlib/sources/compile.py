@@ -208,14 +208,14 @@ def to_sql(query: Query, dialect: str = "duckdb", tables: Mapping[type, TableRef
 
 
 def stats_sql(table: TableRef, dialect: str, ordinal: str | None = None, expression: str | None = None) -> str:
-    """``SELECT COUNT(*)[, MAX(ordinal)][, expression] FROM table``: a cheap fingerprint of a table's data."""
+    """``SELECT COUNT(*)[, MAX(ordinal)] FROM table`` (or ``SELECT expression FROM table``): a cheap data fingerprint."""
     name = dialect_of(dialect)
     columns: list[Any] = [exp.Count(this=exp.Star())]
     if ordinal is not None:
         columns.append(exp.Max(this=exp.column(ordinal, quoted=True)))
     if expression is not None:
         try:
-            columns.append(sqlglot.parse_one(expression, read=name))
+            columns = [sqlglot.parse_one(expression, read=name)]
         except sqlglot.errors.ParseError as exc:
             raise QueryError(f"the fingerprint expression {expression!r} is not valid {name} SQL: {exc}") from exc
     return exp.select(*columns).from_(table_expression(table)).sql(dialect=name)

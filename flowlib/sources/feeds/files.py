@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from flowlib.sources.compile import to_sql
 from flowlib.sources.errors import FeedError, SchemaError
 from flowlib.sources.feeds.base import Feed, check_schema_map, digest, mismatch, missing_column
 from flowlib.sources.feeds.duck import DUCKDB_TYPES, holds, run_query
@@ -130,17 +131,25 @@ class FileFeed(Feed):
                 if not holds(field.kind, found) and not (field.kind == "str" and self._is_csv(schema)):
                     raise mismatch(field, found, where)
 
-    def read(self, query: Query) -> pa.Table:
-        con = duckdb.connect()
-        self.check(query, con)
+    def tables(self, query: Query) -> dict[type, exp.Expression]:
+        """The DuckDB table function reading each schema of ``query`` (CSV columns typed by their fields)."""
         tables = {}
         for schema in query.schemas:
             types = None
             if self._is_csv(schema):
                 types = {f.column: DUCKDB_TYPES[f.kind] for f in _fields_of(query, schema)}
             tables[schema] = self._source(schema, types)
+        return tables
+
+    def sql(self, query: Query) -> str:
+        """The DuckDB SQL this feed runs for ``query``."""
+        return to_sql(query, "duckdb", self.tables(query))
+
+    def read(self, query: Query) -> pa.Table:
+        con = duckdb.connect()
+        self.check(query, con)
         try:
-            return run_query(con, query, tables, self.describe())
+            return run_query(con, query, self.tables(query), self.describe())
         except FeedError as exc:
             raise SchemaError(str(exc)) from exc
         finally:

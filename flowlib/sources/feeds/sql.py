@@ -1,8 +1,8 @@
 """SQLFeed: any SQLAlchemy database; the query runs inside the database and the SQL sent is logged.
 
 The data fingerprint of a table is ``COUNT(*)`` and, when the Source task has an ordinal
-field on it, ``MAX(ordinal)``: one small query per table (``fingerprints={Schema: "SQL
-expression"}`` adds an expression of your own, e.g. ``"MAX(updated_at)"``).
+field on it, ``MAX(ordinal)``: one small query per table. ``fingerprints={Schema: "SQL
+expression"}`` overrides it for a table, e.g. ``"MAX(updated_at)"``.
 
 Example:
     >>> feed = SQLFeed("sqlite:///school.db", tables={Student: "students"})  # doctest: +SKIP
@@ -179,9 +179,13 @@ class SQLFeed(Feed):
                 if not holds_sql(field.kind, found):
                     raise mismatch(field, str(found), where)
 
+    def sql(self, query: Query) -> str:
+        """The SQL this feed sends for ``query``."""
+        return to_sql(query, self.dialect, self.tables)
+
     def read(self, query: Query) -> pa.Table:
         self.check(query)
-        sql = to_sql(query, self.dialect, self.tables)
+        sql = self.sql(query)
         names, rows = self._execute(sql)
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         arrays = []
@@ -192,8 +196,9 @@ class SQLFeed(Feed):
     def data_fingerprint(self, query: Query, ordinal: Field | None = None) -> str:
         parts = []
         for schema in query.schemas:
-            column = ordinal.column if ordinal is not None and ordinal.schema is schema else None
-            sql = stats_sql(self.tables[schema], self.dialect, column, self.fingerprints.get(schema))
+            custom = self.fingerprints.get(schema)
+            column = ordinal.column if ordinal is not None and ordinal.schema is schema and custom is None else None
+            sql = stats_sql(self.tables[schema], self.dialect, column, custom)
             parts.append([self.tables[schema], [list(r) for r in self._execute(sql)[1]]])
         return digest(parts)
 
