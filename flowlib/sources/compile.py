@@ -208,7 +208,7 @@ def to_sql(query: Query, dialect: str = "duckdb", tables: Mapping[type, TableRef
 
 
 def stats_sql(table: TableRef, dialect: str, ordinal: str | None = None, expression: str | None = None) -> str:
-    """``SELECT COUNT(*)[, MAX(ordinal)] FROM table`` (or ``SELECT expression FROM table``): a cheap data fingerprint."""
+    """``SELECT COUNT(*)[, MAX(ordinal)] FROM table``, or ``SELECT expression FROM table``: a cheap fingerprint."""
     name = dialect_of(dialect)
     columns: list[Any] = [exp.Count(this=exp.Star())]
     if ordinal is not None:
