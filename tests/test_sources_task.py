@@ -219,3 +219,21 @@ def test_sources_run_in_worker_processes(tmp_path):
     tasks = [flowlib.Source(Event.select().orderby(Event.seq), ordinal=Event.seq, upper=n) for n in (3, 5)]
     assert flowlib.run(tasks, workers=2)
     assert [len(t.output_load()) for t in tasks] == [2, 4]
+
+
+def test_source_parameters_round_trip_through_strings():
+    """luigi's command line and workers rebuild a Source from its string parameters: same task, same query."""
+    import datetime
+
+    tasks = [
+        flowlib.Source(
+            Event.select().orderby(Event.seq), labels=[Event.value], ordinal=Event.seq, once="atleast", lower=2
+        ),
+        flowlib.Source(Student.select(Student.id, Student.born), ordinal=Student.born, upper=datetime.date(2002, 1, 1)),
+    ]
+    for task in tasks:
+        params = task.to_str_params()
+        assert params["query"] == task.query.canonical
+        again = flowlib.Source.from_str_params(params)
+        assert again.task_id == task.task_id and again.query == task.query and again.upper == task.upper
+        assert again.ordinal == task.ordinal and list(again.persist) == list(task.persist)
