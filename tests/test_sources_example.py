@@ -48,3 +48,24 @@ def test_switching_feeds_rereads_sources_and_spares_the_rest(tmp_path, capsys):
     assert flowlib.Publish(
         data_by_name.Predict(), schema=Prediction, sink=data_by_name.deployment("sqlite", folder)[1]
     ).complete()
+
+
+def test_the_example_runs_as_a_script(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "data_by_name.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLIB_") and k != "PYTHONPATH"}
+    env["FLOWLIB_DIR"] = str(tmp_path / "out")
+    done = subprocess.run(
+        [sys.executable, str(script), "--feeds", "sqlite", "--folder", str(tmp_path / "school")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "flowlib run succeeded" in done.stdout and "pass" in done.stdout
