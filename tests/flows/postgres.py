@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -48,7 +49,10 @@ class PostgresServer:
 
 def _run(command: list[str], user: str | None, check: bool = True) -> subprocess.CompletedProcess[str]:
     if user is not None:
-        command = ["runuser", "-u", user, "--", *command]
+        if shutil.which("runuser"):
+            command = ["runuser", "-u", user, "--", *command]
+        else:
+            command = ["su", user, "-s", "/bin/sh", "-c", shlex.join(command)]
     return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120)
 
 
