@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import logging as _logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dataflow.task import DataFlowTask
@@ -43,7 +44,25 @@ from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 from flowlib.version import __version__
 from flowlib.workflow import Workflow, WorkflowMulti
 
+if _TYPE_CHECKING:
+    from flowlib.sources.task import Publish, Source
+
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+#: Names imported on first use, so that ``import flowlib`` does not import DuckDB or SQLAlchemy.
+_LAZY = {"Source": "flowlib.sources.task", "Publish": "flowlib.sources.task"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowlib' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",
@@ -55,6 +74,9 @@ __all__ = [
     "TaskPickle",
     "TaskMemory",
     "DataFlowTask",
+
+    "Source",
+    "Publish",
     "requires",
     "inherits",
     # running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flows.postgres import postgres_url  # noqa: F401 - a real PostgreSQL server (sources tests)
 
 import flowlib
 from flowlib.targets import clear_memory
