@@ -81,7 +81,9 @@ def _(value: Any) -> str:
 @hash_value.register(pd.Series)
 def _(value: Any) -> str:
     rows = pd.util.hash_pandas_object(value, index=True).to_numpy()
-    header = repr(
-        (list(getattr(value, "columns", [value.name])), [str(t) for t in getattr(value, "dtypes", [value.dtype])])
-    )
+    if isinstance(value, pd.DataFrame):
+        names, kinds = list(value.columns), [str(t) for t in value.dtypes]
+    else:
+        names, kinds = [value.name], [str(value.dtype)]
+    header = repr((names, kinds))
     return hash_bytes(header.encode("utf-8") + rows.tobytes())

@@ -44,7 +44,7 @@ def test_switching_feeds_rereads_sources_and_spares_the_rest(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(source data changed)" in out and "2 already complete: StudentsByCity(), Predict()" in out
     source = flowlib.Source(data_by_name.QUERY)
-    assert source.metadata()["data"].startswith("SQLFeed:")
+    assert source.metadata().data.startswith("SQLFeed:")
     assert flowlib.Publish(
         data_by_name.Predict(), schema=Prediction, sink=data_by_name.deployment("sqlite", folder)[1]
     ).complete()

@@ -51,7 +51,7 @@ def test_source_result_has_the_selected_columns_and_schema_dtypes():
     assert list(out.columns) == ["id", "name", "s"]
     assert str(out["id"].dtype) == "int64" and out["s"].dtype == "float64"
     assert out["id"].tolist() == [2, 3] and out["name"].isna().tolist() == [False, True]
-    assert task.metadata()["data"].startswith("FrameFeed:")
+    assert task.metadata().data.startswith("FrameFeed:")
     assert (
         repr(task)
         == "Source(Student.select(Student.id, Student.name, Student.score.alias('s')).where(Student.score > 2))"

@@ -1067,3 +1067,13 @@ def test_register_target_checks_name_and_suffix():
 def test_an_unknown_format_name_lists_the_known_ones():
     with pytest.raises(flowlib.FlowlibError, match="known formats.*parquet"):
         get_target_class("xlsx")
+
+
+def test_hash_value_of_frames_and_series_follows_their_content():
+    from flowlib.hashing import hash_value
+
+    frame = pd.DataFrame({"x": [1, 2]})
+    assert hash_value(frame) == hash_value(pd.DataFrame({"x": [1, 2]}))
+    assert hash_value(frame) != hash_value(pd.DataFrame({"x": [1, 3]}))
+    assert hash_value(frame) != hash_value(frame.rename(columns={"x": "y"}))
+    assert hash_value(pd.Series([1], name="s")) != hash_value(pd.Series([1], name="t"))
