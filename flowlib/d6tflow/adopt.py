@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -236,6 +237,10 @@ def _adopt_one(task: flowlib.Task, files: dict[str, Path], copy: bool) -> Adopte
                 return AdoptedTask(task, AdoptStatus.UNREADABLE, shown, f"flowlib cannot store {path}: {exc}")
             if not copy and not _same_file(path, target.path):
                 path.unlink()
+    if not copy:
+        for folder in {path.parent for path in files.values()}:
+            with contextlib.suppress(OSError):  # d6tflow's folder, once empty
+                folder.rmdir()
     started = max(os.stat(target.path).st_mtime for target in (targets[k] for k in files))
     metadata = {"adopted_from_d6tflow": shown}
     write_record(task, build_record(task, outputs, started=started, metadata=metadata))
