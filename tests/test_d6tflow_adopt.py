@@ -24,7 +24,7 @@ import flowlib.d6tflow as d6tflow
 from flowlib.cli import main
 from flowlib.d6tflow import AdoptStatus
 
-FLOW = '''
+FLOW = """
 import pandas as pd
 import d6tflow
 
@@ -70,9 +70,9 @@ class AdModel(d6tflow.tasks.TaskPickle):  # four parameters, one long: d6tflow's
 class AdCached(d6tflow.tasks.TaskCache):
     def run(self):
         self.save({"in": "memory"})
-'''
+"""
 
-WRITER = '''
+WRITER = """
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
 import d6tflow
@@ -83,7 +83,7 @@ d6tflow.run(task, execution_summary=False)
 loaded = {type(t).__name__: t.outputLoad() for t in d6tflow.taskflow_upstream(task)}
 with open(sys.argv[3], "wb") as handle:
     pickle.dump(loaded, handle)
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import pathlib
 from typing import IO, Any, Literal
 
@@ -109,11 +109,19 @@ class CacheOutput(_Compat, MemoryTarget):
     suffix = ".cache"
 
 
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
 def excel_engine() -> Literal["openpyxl", "xlsxwriter"]:
     """The installed Excel writer pandas can use (``openpyxl`` or ``xlsxwriter``), else a clear error."""
-    if importlib.util.find_spec("openpyxl") is not None:
+    if _importable("openpyxl"):
         return "openpyxl"
-    if importlib.util.find_spec("xlsxwriter") is not None:
+    if _importable("xlsxwriter"):
         return "xlsxwriter"
     raise TargetFormatError(
         "TaskExcelPandas needs an Excel writer: install openpyxl (pip install openpyxl), "
@@ -132,10 +140,11 @@ class ExcelOutput(_Compat, FileTarget):
         excel_engine()
 
     def _write(self, obj: pd.DataFrame, path: str) -> None:
-        obj.to_excel(path, index=False, engine=excel_engine())
+        with open(path, "wb") as handle:  # a file object: pandas would reject the temporary name's suffix
+            obj.to_excel(handle, index=False, engine=excel_engine())
 
     def _read(self, source: str | IO[bytes]) -> Any:
-        if importlib.util.find_spec("openpyxl") is None:
+        if not _importable("openpyxl"):
             raise TargetFormatError("reading .xlsx files needs openpyxl: pip install openpyxl")
         return pd.read_excel(source, engine="openpyxl")
 
