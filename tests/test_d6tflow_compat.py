@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -171,3 +175,19 @@ def test_metadata_round_trips_through_the_record() -> None:
     assert meta["score"] == 0.9 and meta["frame"].equals(pd.DataFrame({"a": [1]}))
     assert WithMeta().metadata()["metadata"]["score"] == 0.9  # plain values stay readable in the record
     assert set(ReadsMeta().outputLoadAllMeta()) == {"WithMeta"}
+
+
+def test_migration_guide_runs(tmp_path) -> None:
+    """The ```python blocks of docs/migrating-from-d6tflow.md run, in order, as one script."""
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "docs" / "migrating-from-d6tflow.md").read_text(encoding="utf-8")
+    script = "\n".join(re.findall(r"^```python\n(.*?)^```", text, re.S | re.M))
+    (tmp_path / "guide.py").write_text(script)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLIB_")}
+    env.update(FLOWLIB_DIR=str(tmp_path / "data"), PYTHONPATH=str(repo))
+    done = subprocess.run(
+        [sys.executable, "guide.py"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "flowlib run succeeded" in done.stdout and "d6tflow outputs:" in done.stdout
