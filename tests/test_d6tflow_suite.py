@@ -9,12 +9,14 @@ those in :data:`EXCLUDED`, the list that ``docs/migrating-from-d6tflow.md`` give
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,13 +65,23 @@ EXCLUDED: dict[str, str] = {
 }
 
 _CONFTEST = '''\
-"""Written by flowlib's tests/test_d6tflow_suite.py: `import d6tflow` gives flowlib.d6tflow."""
+"""Written by flowlib's tests/test_d6tflow_suite.py: `import d6tflow` gives flowlib.d6tflow; EXCLUDED left out."""
+import json
+import os
 import sys
 
 import flowlib.d6tflow
 
 sys.modules["d6tflow"] = flowlib.d6tflow
 sys.modules["d6tflow.tasks"] = flowlib.d6tflow.tasks
+EXCLUDED = set(json.loads(os.environ["FLOWLIB_D6TFLOW_EXCLUDED"]))
+
+
+def pytest_collection_modifyitems(config, items):
+    with open("collected.json", "w") as handle:
+        json.dump([item.nodeid for item in items], handle)
+    config.hook.pytest_deselected(items=[item for item in items if item.nodeid in EXCLUDED])
+    items[:] = [item for item in items if item.nodeid not in EXCLUDED]
 '''
 
 
@@ -102,14 +114,20 @@ def suite(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory)
     return root
 
 
-def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def ran(suite: Path) -> tuple[dict[str, str], list[str], subprocess.CompletedProcess[str]]:
+    """One run of the suite: ``({node id: outcome}, every collected node id, the process)``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env["FLOWLIB_D6TFLOW_EXCLUDED"] = json.dumps(sorted(EXCLUDED))
     env.pop("FLOWLIB_DIR", None)
-    files = [f"tests/{name}" for name in FILES]
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:randomly", *args],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    report = suite / "report.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"tests/{name}" for name in FILES), "-q", f"--junitxml={report}"],
+        cwd=suite, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    assert report.exists(), done.stdout + done.stderr
+    collected = json.loads((suite / "collected.json").read_text())
+    return _cases(report), collected, done
 
 
 def _cases(report: Path) -> dict[str, str]:
@@ -117,32 +135,26 @@ def _cases(report: Path) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         module, _, cls = case.get("classname", "").rpartition(".")
-        module_path = module.replace(".", "/") + ".py"
-        node = f"{module_path}::{cls}::{case.get('name')}" if module else f"{cls.replace('.', '/')}::{case.get('name')}"
+        node = f"{module.replace('.', '/')}.py::{cls}::{case.get('name')}"
         kinds = {child.tag for child in case}
         outcomes[node] = "failed" if kinds & {"failure", "error"} else "skipped" if "skipped" in kinds else "passed"
     return outcomes
 
 
-def test_excluded_cases_exist_and_are_in_the_guide(suite: Path) -> None:
-    """Each excluded case is a real case of the suite, listed in the migration guide."""
-    collected = _pytest(suite, "--collect-only")
-    assert collected.returncode == 0, collected.stdout + collected.stderr
-    ids = {line.strip() for line in collected.stdout.splitlines() if "::" in line}
-    assert set(EXCLUDED) <= ids, sorted(set(EXCLUDED) - ids)
+def test_excluded_cases_exist_and_are_in_the_guide(ran: tuple[dict[str, str], list[str], object]) -> None:
+    """Each excluded case is a real case of the suite, and the migration guide lists it."""
+    _outcomes, collected, _done = ran
+    assert set(EXCLUDED) <= set(collected), sorted(set(EXCLUDED) - set(collected))
     guide = (REPO / "docs" / "migrating-from-d6tflow.md").read_text()
     for node in EXCLUDED:
-        assert f"`{node.split('::')[-1]}`" in guide, f"{node} is not listed in the guide"
+        assert f"`{node.removeprefix('tests/')}`" in guide, f"{node} is not listed in the guide"
 
 
-def test_d6tflow_suite_passes_on_flowlib(suite: Path) -> None:
+def test_d6tflow_suite_passes_on_flowlib(ran: tuple[dict[str, str], list[str], Any]) -> None:
     """Every case of d6tflow's suite passes with `import d6tflow` giving flowlib.d6tflow, except EXCLUDED."""
-    report = suite / "report.xml"
-    deselect = [arg for node in EXCLUDED for arg in ("--deselect", node)]
-    done = _pytest(suite, f"--junitxml={report}", *deselect)
-    outcomes = _cases(report)
+    outcomes, collected, done = ran
     failed = sorted(node for node, outcome in outcomes.items() if outcome != "passed")
     assert not failed, f"{failed}\n{done.stdout[-8000:]}\n{done.stderr[-2000:]}"
-    assert len(outcomes) == 43, sorted(outcomes)  # the whole suite ran: 70 cases, 27 excluded
-    assert not set(outcomes) & set(EXCLUDED)
+    assert set(outcomes) == set(collected) - set(EXCLUDED)  # every other case ran
+    assert len(collected) == 70 and len(outcomes) == 43
     assert done.returncode == 0, done.stdout[-4000:]
