@@ -191,3 +191,17 @@ def test_migration_guide_runs(tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "flowlib run succeeded" in done.stdout and "d6tflow outputs:" in done.stdout
+
+
+def test_runs_on_worker_processes() -> None:
+    result = d6tflow.run(TaskTrain(do_preprocess=False), workers=2, execution_summary=False)
+    assert len(result.ran) == 3 and TaskTrain(do_preprocess=False).complete()
+    assert TaskPreprocess(do_preprocess=False).output().path.exists()
+
+
+def test_run_confirm_asks_before_running(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    result = d6tflow.run(TaskGetData(), confirm=True, execution_summary=False)
+    assert result.cancelled and not TaskGetData().complete()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    assert d6tflow.run(TaskGetData(), confirm=True, execution_summary=False).ran == [TaskGetData()]
