@@ -220,3 +220,21 @@ def test_log_level_sets_flowlib_and_luigi_loggers(monkeypatch) -> None:
     with pytest.raises(flowlib.FlowlibError, match="not a logging level"):
         d6tflow.settings.log_level = "loud"
     d6tflow.settings.log_level = "WARNING"
+
+
+def test_a_run_that_saves_nothing_stays_incomplete_but_partial_saves_fail(caplog) -> None:
+    class Checks(d6tflow.tasks.TaskPickle):  # d6tflow tests often assert inside run() and save nothing
+        def run(self):
+            assert True
+
+    class Half(d6tflow.tasks.TaskPickle):
+        persist = ["a", "b"]
+
+        def run(self):
+            self.save(1, key="a")
+
+    assert d6tflow.run(Checks(), execution_summary=False).ran == [Checks()]
+    assert not Checks().complete() and "saved no output" in caplog.text
+    with pytest.raises(d6tflow.RunFailedError, match="without saving"):
+        d6tflow.run(Half(), execution_summary=False)
+    assert not Half().output()["a"].exists()  # all or nothing

@@ -19,6 +19,8 @@ What differs from d6tflow 0.2.8:
 - ``run(confirm=True)`` shows flowlib's plan and asks once before running anything.
 - A failing task raises :class:`RunFailedError` (a ``flowlib.TaskFailedError`` and a ``RuntimeError``) with the
   original traceback; its partial outputs are removed.
+- A ``run()`` that saves nothing ends without outputs and logs a warning (the task stays incomplete), as luigi
+  lets it; one that saves some outputs but not all fails, as in flowlib.
 - ``settings.check_dependencies = False`` skips the tasks given to ``run`` whose own outputs exist;
   their upstream tasks still follow flowlib's plan.
 - Not provided: d6tpipe (``FlowExport``, ``FlowImport``, ``pipes``, ``push``/``pull``), the in-memory read
