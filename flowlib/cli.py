@@ -406,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="mermaid (default), dot, or svg (needs Graphviz)")
     picture.add_argument("--output", "-o", metavar="FILE", help="write to FILE (.mmd, .dot or .svg) instead")
     picture.set_defaults(handler=_cmd_graph)
+
+    from flowlib.cli_d6tflow import add_adopt_command  # its own module: the d6tflow migration command
+
+    add_adopt_command(commands)
     return parser
 
 
