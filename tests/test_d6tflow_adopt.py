@@ -163,7 +163,7 @@ def test_adopt_in_place_then_nothing_reruns(written: Path, copy_of: Path, capsys
     # moved, not copied: d6tflow's files whose flowlib path differs are gone from their old place
     after = _d6tflow_files(copy_of)
     assert not any(name.startswith("Ad/") for name in after) and len(after) == len(before)
-    assert flows.AdModel().metadata()["metadata"]["adopted_from_d6tflow"]
+    assert flows.AdModel().metadata().metadata["adopted_from_d6tflow"]
 
 
 def test_adopt_copy_keeps_d6tflow_files_and_reports_unreadable(written: Path, copy_of: Path, tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def test_metadata_round_trips_through_the_record() -> None:
     assert ReadsMeta().outputLoad() == 0.9
     meta = WithMeta().outputLoadMeta()
     assert meta["score"] == 0.9 and meta["frame"].equals(pd.DataFrame({"a": [1]}))
-    assert WithMeta().metadata()["metadata"]["score"] == 0.9  # plain values stay readable in the record
+    assert WithMeta().metadata().metadata["score"] == 0.9  # plain values stay readable in the record
     assert set(ReadsMeta().outputLoadAllMeta()) == {"WithMeta"}
 
 

@@ -36,7 +36,7 @@ import flowlib
 from flowlib.errors import FlowlibError
 from flowlib.fingerprint import code_fingerprint
 from flowlib.hashing import hash_file
-from flowlib.record import versions, write_record
+from flowlib.record import Record, versions, write_record
 from flowlib.storage import get_storage
 from flowlib.targets import OutputInfo
 
@@ -151,25 +151,26 @@ def d6tflow_paths(task: Any, dirpath: str | os.PathLike[str] = "data") -> dict[s
 
 def build_record(
     task: flowlib.Task, outputs: dict[str, OutputInfo], *, started: float, metadata: dict[str, Any]
-) -> dict[str, Any]:
+) -> Record:
     """The record flowlib keeps for ``task``, for outputs it did not write itself (the one place that builds it)."""
     inputs: dict[str, dict[str, str]] = {}
     for dep in luigi.task.flatten(task.requires()):
         record = dep.metadata() if isinstance(dep, flowlib.Task) else None
         if record is not None:
-            inputs[dep.task_id] = {k: v.get("fingerprint", "") for k, v in record.get("outputs", {}).items()}
-    return {
-        "task_family": task.get_task_family(),
-        "task_id": task.task_id,
-        "params": task.to_str_params(only_significant=True, only_public=True),
-        "code": code_fingerprint(type(task)),
-        "outputs": {key: info.to_dict() for key, info in outputs.items()},
-        "inputs": inputs,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration": 0.0,
-        "versions": versions(),
-        "metadata": dict(metadata),
-    }
+            inputs[dep.task_id] = record.output_fingerprints()
+    return Record(
+        family=task.get_task_family(),
+        task_id=task.task_id,
+        params=task.to_str_params(only_significant=True, only_public=True),
+        code=code_fingerprint(type(task)),
+        outputs=dict(outputs),
+        inputs=inputs,
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        duration=0.0,
+        versions=versions(),
+        metadata=dict(metadata),
+        data=task.data_fingerprint(),
+    )
 
 
 def _describe(value: Any) -> tuple[int | None, dict[str, str] | None]:

@@ -110,7 +110,7 @@ def _meta_of(task: luigi.Task) -> Any:
     record = task.metadata() if isinstance(task, flowlib.Task) else None
     if record is None:
         raise CompatError(f"{task} is not complete, so it has no metadata; run it first, e.g. d6tflow.run({task!r})")
-    stored = record.get("metadata") or {}
+    stored = record.metadata
     if not stored:
         raise CompatError(f"{task} saved no metadata; call self.saveMeta({{...}}) inside its run()")
     if set(stored) == {_VALUE}:
@@ -133,7 +133,7 @@ def _allowing_no_output(run: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(run)
     def outer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._flowlib_active:  # super().run() inside a run
+        if self.running:  # super().run() inside a run
             return run(self, *args, **kwargs)
         self.__dict__.update(_compat_returned=False, _compat_saved=False)
         try:
@@ -144,7 +144,7 @@ def _allowing_no_output(run: Callable[..., Any]) -> Callable[..., Any]:
             logger.warning("%s.run() saved no output: it stays incomplete (as d6tflow allows)", self)
             return None
 
-    outer._flowlib_wrapped = True  # type: ignore[attr-defined]
+    outer.flowlib_wrapped = True  # type: ignore[attr-defined]
     return outer
 
 
@@ -162,7 +162,7 @@ class TaskData(flowlib.Task):
         if persists is not None:  # d6tflow's alias
             cls.persist = list(persists)
         body = cls.__dict__.get("run")
-        own_run = callable(body) and not getattr(body, "_flowlib_wrapped", False)
+        own_run = callable(body) and not getattr(body, "flowlib_wrapped", False)
         if own_run:
             cls.run = _noting_return(body)  # type: ignore[method-assign, arg-type]
         super().__init_subclass__(**kwargs)  # flowlib wraps run() in its all-or-nothing transaction
