@@ -359,6 +359,8 @@ def test_the_summary_says_why_each_task_ran():
     changed = str(flowlib.run(Model()))
     assert "2 ran:\n    Preprocess()  (upstream Source changed)\n    Model()  (upstream Preprocess changed)" in changed
     assert Model().output_load() == 11
+    Model.version = "2"  # replaces the code fingerprint: as if its code changed
+    assert "  1 ran:\n    Model()  (code changed)" in str(flowlib.run(Model()))
 
 
 def test_the_summary_groups_big_runs_by_family_and_reason():
