@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
@@ -25,26 +24,10 @@ import pandas as pd
 from flowlib.dataflow.flow import DataFlow
 from flowlib.dataflow.orchestrator import Contexts, run
 from flowlib.errors import TaskDefinitionError
-from flowlib.fingerprint import source_fingerprint
-from flowlib.hashing import hash_bytes
 from flowlib.targets import CSVTarget, ParquetTarget
 from flowlib.task import Task
 
-__all__ = ["DataFlowTask", "dataflow_version"]
-
-
-def dataflow_version(cls: type, flow: DataFlow) -> str:
-    """The code version of a dataflow task class: its own source and every operation's code and wiring.
-
-    Example:
-        >>> dataflow_version(Countdown, Countdown.dataflow)  # doctest: +SKIP
-        'dataflow:3f5a...'
-    """
-    try:
-        own = source_fingerprint(inspect.getsource(cls))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        own = "class:" + cls.__qualname__
-    return "dataflow:" + hash_bytes(f"{own}\n{flow.fingerprint()}".encode())[:16]
+__all__ = ["DataFlowTask"]
 
 
 class DataFlowTask(Task):
@@ -54,9 +37,9 @@ class DataFlowTask(Task):
     The output is ``{context: results}``, pickled by default; a class that also derives from
     ``flowlib.TaskJSON`` stores it as JSON, one deriving from ``flowlib.TaskParquet`` (or
     ``TaskCSV``) as a DataFrame with one row per context (see :meth:`to_output`). Its code
-    fingerprint (``version``) covers the class and the code of every operation in the flow, so
-    editing an operation makes the task STALE ("code changed"). Setting ``version`` yourself
-    replaces it.
+    fingerprint covers the class and, through :meth:`code_parts`, the code and wiring of every
+    operation in the flow, so editing an operation makes the task STALE ("code changed").
+    Setting ``version`` yourself replaces it.
     """
 
     dataflow: ClassVar[DataFlow | None] = None
@@ -67,9 +50,13 @@ class DataFlowTask(Task):
         if flow is not None:
             if not isinstance(flow, DataFlow):
                 raise TaskDefinitionError(f"{cls.__name__}.dataflow must be a flowlib.dataflow.DataFlow, got {flow!r}")
-            if "version" not in cls.__dict__:  # before Task fingerprints the class, which reads `version`
-                cls.version = dataflow_version(cls, flow)
         super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def code_parts(cls) -> list[str]:
+        """The dataflow's operations (code, commands, URLs and wiring): part of the task's code fingerprint."""
+        flow = getattr(cls, "dataflow", None)
+        return [flow.fingerprint()] if isinstance(flow, DataFlow) else []
 
     def inputs(self) -> Contexts:
         """The contexts to run: ``{name: [Input, ...]}`` or one list of Inputs; default: one context of seeds only.
