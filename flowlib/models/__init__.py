@@ -4,11 +4,27 @@ Example:
     >>> from flowlib.models import ModelTask, from_estimator, Registry  # doctest: +SKIP
 """
 
+from flowlib.models.registry import (
+    Model,
+    ModelRef,
+    Provenance,
+    Registry,
+    RegistryError,
+    UnknownModelError,
+    provenance,
+)
 from flowlib.models.sklearn import HyperParameter, from_estimator, training_frame
 from flowlib.models.task import FeatureError, ModelError, ModelTask, as_predictions, default_apply, model_features
 
 __all__ = [
     "ModelTask",
+    "Registry",
+    "ModelRef",
+    "Model",
+    "Provenance",
+    "provenance",
+    "RegistryError",
+    "UnknownModelError",
     "ModelError",
     "FeatureError",
     "from_estimator",
