@@ -137,6 +137,8 @@ class Model:
         if self.task is not None:
             return self.task.predict(frame, model=self.model)
         check_features(frame, self.features)
+        if len(frame) == 0:
+            return pd.DataFrame({"prediction": []}, index=frame.index)
         return as_predictions(default_apply(self.model, frame, self.features), frame.index)
 
 

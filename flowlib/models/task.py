@@ -189,4 +189,7 @@ class ModelTask(TaskPickle):
         if model is None:
             model = self.output_load()
         check_features(frame, self.model_features(model))
-        return as_predictions(self.apply(model, frame), frame.index, self.label or "prediction")
+        name = self.label or "prediction"
+        if len(frame) == 0:  # no rows, no predictions (estimators refuse empty input)
+            return pd.DataFrame({name: []}, index=frame.index)
+        return as_predictions(self.apply(model, frame), frame.index, name)
