@@ -376,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="mermaid (default), dot, or svg (needs Graphviz)")
     picture.add_argument("--output", "-o", metavar="FILE", help="write to FILE (.mmd, .dot or .svg) instead")
     picture.set_defaults(handler=_cmd_graph)
+
+    from flowlib.cli_models import add_model_commands  # serve, models list / show / push / predict
+
+    add_model_commands(commands)
     return parser
 
 

@@ -159,6 +159,36 @@ def _version(release: str) -> Any:
         ) from None
 
 
+def _user_modules(*objects: Any) -> list[str]:
+    """Modules of the user's own code among ``objects``' classes (not installed packages, not flowlib)."""
+    names = []
+    for obj in objects:
+        for cls in type(obj).__mro__:
+            module = sys.modules.get(cls.__module__)
+            path = str(getattr(module, "__file__", "") or "")
+            installed = "site-packages" in path or "dist-packages" in path or not path
+            if module is not None and not installed and not cls.__module__.startswith(("flowlib.", "luigi.")):
+                names.append(cls.__module__)
+    return list(dict.fromkeys(names))
+
+
+def _dump_state(model: Any, task: ModelTask | None) -> bytes:
+    """Pickle the model and its task; the user's own modules by value, so a server needs only the libraries.
+
+    A task class defined in a script or a file the server cannot import (``flowlib serve`` runs elsewhere)
+    travels with the model; installed packages (scikit-learn, ...) are pickled by reference as usual.
+    """
+    registered = set(cloudpickle.list_registry_pickle_by_value())
+    added = [name for name in _user_modules(model, task) if name not in registered and name != "__main__"]
+    for name in added:
+        cloudpickle.register_pickle_by_value(sys.modules[name])
+    try:
+        return cloudpickle.dumps({"model": model, "task": task})
+    finally:
+        for name in added:
+            cloudpickle.unregister_pickle_by_value(sys.modules[name])
+
+
 def _library_versions(model: Any) -> dict[str, str]:
     top = type(model).__module__.split(".")[0]
     module = sys.modules.get(top)
@@ -211,7 +241,7 @@ class Registry:
         task: Task | None = task_or_model if isinstance(task_or_model, Task) else None
         origin = provenance(task) if task is not None else None
         model = task.output_load() if task is not None else task_or_model
-        state = cloudpickle.dumps({"model": model, "task": task if isinstance(task, ModelTask) else None})
+        state = _dump_state(model, task if isinstance(task, ModelTask) else None)
         folder = self._release_folder(project, version) or f"{project}/{version}"
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         library = {**(origin.versions if origin else {}), **_library_versions(model)}
