@@ -177,6 +177,18 @@ def test_serve_command_runs_a_real_server(setup, capsys):
         )
         assert response.status_code == 200 and response.headers["x-flowlib-model"] == "iris/1.0/1"
         assert response.json() == [{"target": 0}, {"target": 1}, {"target": 2}]
+        assert _push(module, "--random-state", "1") == 0  # a new generation while the server runs
+        pushed = time.monotonic()
+        served = None
+        while served != "iris/1.0/2" and time.monotonic() - pushed < 5:  # default --refresh: 1 s
+            served = httpx.post(
+                f"{url}/models/iris/predict",
+                content=rows.read_bytes(),
+                headers={"Content-Type": "text/csv"},
+                timeout=10,
+            ).headers["x-flowlib-model"]
+            time.sleep(0.05)
+        assert served == "iris/1.0/2"
     finally:
         server.terminate()
         server.wait(10)

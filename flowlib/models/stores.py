@@ -9,7 +9,8 @@ under the next free generation number, or not at all, and two writers never get 
 - :class:`FsspecStore` (``s3://``, ``gs://``, ``memory://``...) has no folder rename: a writer
   claims a number with a marker object and keeps it only if the listing then shows no other
   claim (otherwise every contender backs off to the next number); the tag file is written last,
-  and a generation without a tag file is not listed.
+  and a generation without a tag file is not listed. Numbers stay distinct and increasing; when
+  every contender backs off, a number may be skipped.
 
 Removed generations leave a tombstone (``.removed-<n>``) so their numbers are never reused.
 
