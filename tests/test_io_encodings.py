@@ -349,3 +349,26 @@ def test_never_imports_cgi():
     code = "import sys, flowlib.io, pandas; flowlib.io.get_decoder('text/csv'); print('cgi' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_options_are_read_only():
+    encoding = Encoding("text/csv", charset="utf-8")
+    with pytest.raises(TypeError):
+        encoding.options["charset"] = "latin-1"  # type: ignore[index]
+
+
+def test_refused_entries_are_never_chosen():
+    assert Encoding.refused("text/*, text/csv;q=0, application/json;q=0.000") == [
+        Encoding("text/csv"),
+        Encoding("application/json"),
+    ]
+    assert Encoding.refused("text/csv") == []
+    with pytest.raises(Encoding.Unsupported):
+        get_encoder("text/*, text/csv;q=0")
+    assert get_encoder("*/*, text/csv;q=0").encoding.header == "application/json; format=pandas-records"
+    assert get_encoder("text/csv, */*;q=0.1, application/json;q=0").encoding.header == "text/csv"
+    refused_split = "application/json; format=pandas-split; q=0, application/json; format=pandas-split"
+    with pytest.raises(Encoding.Unsupported):
+        get_encoder(refused_split)
+    with pytest.raises(Encoding.Unsupported):
+        get_encoder(Encoding("text/*"), exclude=[Encoding("text/csv")])

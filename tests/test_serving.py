@@ -172,6 +172,7 @@ def test_release_and_generation_query(server, registry):
         ("/models/iris/predict", {"Content-Type": "application/x-www-form-urlencoded"}, "a=1", 415, "no decoder"),
         ("/models/iris/predict", {"Accept": "image/png"}, "[]", 406, "no encoder produces image/png"),
         ("/models/iris/predict", {"Accept": "application/json;q=0"}, "[]", 406, "nothing acceptable"),
+        ("/models/iris/predict", {"Accept": "text/*, text/csv;q=0"}, "[]", 406, "no encoder produces text/*"),
         ("/models/iris/predict", {"Accept": "text/csv;q=7"}, "[]", 400, "q-value"),
         ("/models/iris/predict", {"Content-Type": "application/json"}, "{not json", 400, "not JSON"),
         ("/models/iris/predict", {"Content-Type": "application/json"}, '[{"x": 1}]', 400, "lacks feature column"),

@@ -252,22 +252,26 @@ def _as_encodings(values: Sequence[Encoding | str]) -> list[Encoding]:
     return found
 
 
-def get_encoder(*patterns: Encoding | str) -> Encoder:
+def get_encoder(*patterns: Encoding | str, exclude: Sequence[Encoding] = ()) -> Encoder:
     """The encoder for the first pattern an encoder can produce (none given: pandas-records JSON).
 
     Patterns are tried in the order given (``Encoding.parse`` sorts an ``Accept`` header by q);
-    strings are parsed as header values. Raises :class:`Encoding.Unsupported` when none fits.
+    strings are parsed as header values, and their ``q=0`` entries excluded. An encoder whose
+    encoding an ``exclude`` pattern matches is never chosen (``Accept: text/*, text/csv;q=0``).
+    Raises :class:`Encoding.Unsupported` when none fits.
 
     Example:
         >>> get_encoder("text/csv;q=0.5, application/json").encoding.header
         'application/json; format=pandas-records'
     """
     given = [pattern for pattern in patterns if not (isinstance(pattern, str) and not pattern.strip(" \t,"))]
+    refused = [*exclude, *(e for pattern in given if isinstance(pattern, str) for e in Encoding.refused(pattern))]
+    allowed = [encoder for encoder in _ENCODERS if not any(encoder.produces(pattern) for pattern in refused)]
     if not given:
         return _ENCODERS[0]  # no preference
     wanted = _as_encodings(given)
     for pattern in wanted:
-        for encoder in _ENCODERS:
+        for encoder in allowed:
             if encoder.produces(pattern):
                 return encoder
     asked = ", ".join(pattern.header for pattern in wanted) or "nothing acceptable"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Iterator, Mapping
 
 from flowlib.errors import FlowlibError
@@ -120,7 +121,7 @@ class Encoding:
             if not _TOKEN.fullmatch(name):
                 raise InvalidEncodingError(f"option name {name!r} of {self.kind} is not a token")
             normal[name.lower()] = str(value)
-        self.options: Mapping[str, str] = normal
+        self.options: Mapping[str, str] = types.MappingProxyType(normal)  # read-only: encodings are hashable
         self._key = (self.kind, frozenset((name, value.casefold()) for name, value in normal.items()))
 
     @property
@@ -162,7 +163,17 @@ class Encoding:
             >>> [e.header for e in Encoding.parse('text/csv;q=0.5, application/json, image/png;q=0')]
             ['application/json', 'text/csv']
         """
-        return list(_parse(header))
+        return list(_parse(header)[0])
+
+    @classmethod
+    def refused(cls, header: str) -> list[Encoding]:
+        """The entries of a header with ``q=0``: what the client says it does not accept.
+
+        Example:
+            >>> Encoding.refused("text/*, text/csv;q=0")
+            [Encoding(kind='text/csv', options={})]
+        """
+        return list(_parse(header)[1])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Encoding) and self._key == other._key
@@ -178,8 +189,10 @@ class Encoding:
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(header: str) -> tuple[Encoding, ...]:
+def _parse(header: str) -> tuple[tuple[Encoding, ...], tuple[Encoding, ...]]:
+    """(accepted by preference, refused with q=0)."""
     ranked: list[tuple[float, int, Encoding]] = []
+    refused: list[Encoding] = []
     for position, element in enumerate(_split(header, ",")):
         if not element.strip(_OWS):
             continue  # RFC 9110, 5.6.1: empty list elements do not count
@@ -202,7 +215,8 @@ def _parse(header: str) -> tuple[Encoding, ...]:
                 continue
             options[name] = _unquote(value, f"parameter {name!r} of {kind!r}")
         if quality == 0:
-            continue  # "not acceptable"
+            refused.append(Encoding(kind, **options))  # "not acceptable"
+            continue
         ranked.append((-quality, position, Encoding(kind, **options)))
     ranked.sort(key=lambda entry: (entry[0], entry[1]))
-    return tuple(encoding for _, _, encoding in ranked)
+    return tuple(encoding for _, _, encoding in ranked), tuple(refused)
