@@ -88,6 +88,8 @@ class Provenance:
     metrics: dict[str, Any]
     versions: dict[str, str]
     trained: str | None
+    #: A fingerprint of external data the task read (source tasks), when the record has one.
+    data: str | None = None
 
 
 def provenance(task: Task) -> Provenance:
@@ -97,9 +99,11 @@ def provenance(task: Task) -> Provenance:
         >>> provenance(Train()).code  # doctest: +SKIP
         '3f2a...'
     """
-    record = task.metadata()
-    if record is None:
+    found = task.metadata()
+    if found is None:
         raise RegistryError(f"{task} has not been run, so it has no model to push; run it first: flowlib.run({task!r})")
+    # A dict today; a typed flowlib.record.Record (whose to_dict() is the same on-disk form) once records are typed.
+    record: Mapping[str, Any] = found if isinstance(found, Mapping) else found.to_dict()
     return Provenance(
         family=str(record.get("task_family") or task.get_task_family()),
         task_id=str(record.get("task_id") or task.task_id),
@@ -109,6 +113,7 @@ def provenance(task: Task) -> Provenance:
         metrics=dict(record.get("metadata") or {}),
         versions=dict(record.get("versions") or {}),
         trained=record.get("started"),
+        data=record.get("data"),
     )
 
 
@@ -261,6 +266,7 @@ class Registry:
                 "code": origin.code,
                 "inputs": origin.inputs,
                 "trained": origin.trained,
+                "data": origin.data,
             },
             "model": {"class": f"{type(model).__module__}.{type(model).__qualname__}"},
             "versions": library,
