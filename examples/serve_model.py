@@ -112,7 +112,7 @@ def main() -> None:
     weak = IrisForest(max_depth=1, n_estimators=20, random_state=0)
     flowlib.run(weak)
     first = registry.push(weak, "iris", "1.0", tags={"note": "max_depth=1"})
-    print(f"pushed {first}: accuracy {weak.metadata()['metadata']['accuracy']:.2f}")
+    print(f"pushed {first}: accuracy {registry.tag(first)['metrics']['accuracy']:.2f}")
 
     test = IrisData().output_load("test")
     rows = test.drop(columns="target").iloc[[0, 1, 2, 3, 4, 5]]
@@ -149,7 +149,7 @@ def main() -> None:
         strong = IrisForest(max_depth=4, n_estimators=20, random_state=0)
         flowlib.run(strong)
         second = registry.push(strong, "iris", "1.0", tags={"note": "max_depth=4"})
-        print(f"pushed {second}: accuracy {strong.metadata()['metadata']['accuracy']:.2f}")
+        print(f"pushed {second}: accuracy {registry.tag(second)['metrics']['accuracy']:.2f}")
         deadline = time.monotonic() + 5
         while model != str(second) and time.monotonic() < deadline:  # the server looks again each second
             time.sleep(0.2)

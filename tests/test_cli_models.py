@@ -58,9 +58,9 @@ def _push(module, *extra):
 def test_push_trains_then_pushes_and_list_show(setup, capsys):
     module, registry, _ = setup
     assert _push(module, "--max-depth", "2", "--random-state", "0", "--tag", "stage=dev") == 0
-    assert capsys.readouterr().out.strip() == "iris/1.0/1"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "iris/1.0/1"  # after the run's summary, if shown
     assert _push(module, "--max-depth", "3", "--random-state", "0") == 0
-    assert capsys.readouterr().out.strip() == "iris/1.0/2"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "iris/1.0/2"
     loaded = Registry(registry).load("iris")
     assert loaded.model.max_depth == 3 and loaded.tag["task"]["params"]["max_depth"] == "3"
     assert Registry(registry).tag(Registry(registry).ref("iris", generation=1))["tags"] == {"stage": "dev"}

@@ -25,6 +25,13 @@ from flowlib.models import (
     from_estimator,
 )
 
+
+def record_of(task):
+    """The task's record as its on-disk dict (``metadata()`` gives a dict, or a typed Record with ``to_dict``)."""
+    record = task.metadata()
+    return record if record is None or isinstance(record, dict) else record.to_dict()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,13 +63,13 @@ def test_push_gives_next_generations_and_tags_provenance(registry):
     assert (first, second) == (ModelRef("diabetes", "1.0", 1), ModelRef("diabetes", "1.0", 2))
     assert str(second) == "diabetes/1.0/2"
     tag = registry.tag(first)
-    record = task.metadata()
+    record = record_of(task)
     assert tag["metrics"] == record["metadata"] and "r2" in tag["metrics"]
     assert tag["task"]["family"] == "Linear"
     assert tag["task"]["params"]["alpha"] == "1.0"
     assert tag["task"]["code"] == record["code"]
     upstream = Diabetes()
-    assert tag["task"]["inputs"] == {upstream.task_id: {"data": upstream.metadata()["outputs"]["data"]["fingerprint"]}}
+    assert tag["task"]["inputs"] == {upstream.task_id: {"data": record_of(upstream)["outputs"]["data"]["fingerprint"]}}
     assert tag["versions"]["flowlib"] == flowlib.__version__ and "sklearn" in tag["versions"]
     assert tag["tags"] == {"stage": "dev"} and tag["created"].endswith("+00:00")
 
