@@ -142,7 +142,7 @@ def test_errors_name_what_exists(registry):
         registry.ref("alpha", "2.0")
     with pytest.raises(UnknownModelError, match="no generation 7; its generations: 1, 2"):
         registry.ref("alpha", "1.0", 7)
-    with pytest.raises(RegistryError, match="not a PEP 440"):
+    with pytest.raises(RegistryError, match="not a PEP 440 version.*project 'alpha' has releases 1.0"):
         registry.ref("alpha", "x.y")
     with pytest.raises(RegistryError, match="project name"):
         registry.push({"w": 1}, "../evil", "1.0")

@@ -326,7 +326,10 @@ class Registry:
         if release is None:
             chosen = releases[-1]
         else:
-            version = _version(release)
+            try:
+                version = _version(release)
+            except RegistryError as exc:
+                raise RegistryError(f"{exc}; project {project!r} has releases {', '.join(releases)}") from None
             matches = [name for name in releases if _version(name) == version]
             if not matches:
                 raise UnknownModelError(
