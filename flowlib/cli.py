@@ -410,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     from flowlib.cli_d6tflow import add_adopt_command  # its own module: the d6tflow migration command
 
     add_adopt_command(commands)
+
+    from flowlib.cli_models import add_model_commands  # serve, models list / show / push / predict
+
+    add_model_commands(commands)
     return parser
 
 
