@@ -9,10 +9,8 @@ Example:
 from __future__ import annotations
 
 import logging as _logging
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from flowlib.cleanup import CleanReport, clean, orphans
-from flowlib.dataflow.task import DataFlowTask
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
     CorruptOutputError,
@@ -44,13 +42,10 @@ from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 from flowlib.version import __version__
 from flowlib.workflow import Workflow, WorkflowMulti
 
-if _TYPE_CHECKING:
-    from flowlib.sources.task import Publish, Source
-
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
-#: Names imported on first use, so that ``import flowlib`` does not import DuckDB or SQLAlchemy.
-_LAZY = {"Source": "flowlib.sources.task", "Publish": "flowlib.sources.task"}
+#: Feature names imported on first use: ``import flowlib`` imports no feature package (nor DuckDB, SQLAlchemy).
+_LAZY = {"Source": "flowlib.sources.task", "Publish": "flowlib.sources.task", "DataFlowTask": "flowlib.dataflow.task"}
 
 
 def __getattr__(name: str) -> object:
@@ -73,10 +68,10 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
-    "DataFlowTask",
+    "DataFlowTask",  # noqa: F405 - imported on first use (see _LAZY)
 
-    "Source",
-    "Publish",
+    "Source",  # noqa: F405 - imported on first use
+    "Publish",  # noqa: F405 - imported on first use
     "requires",
     "inherits",
     # running

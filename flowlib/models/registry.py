@@ -102,18 +102,16 @@ def provenance(task: Task) -> Provenance:
     found = task.metadata()
     if found is None:
         raise RegistryError(f"{task} has not been run, so it has no model to push; run it first: flowlib.run({task!r})")
-    # A dict today; a typed flowlib.record.Record (whose to_dict() is the same on-disk form) once records are typed.
-    record: Mapping[str, Any] = found if isinstance(found, Mapping) else found.to_dict()
     return Provenance(
-        family=str(record.get("task_family") or task.get_task_family()),
-        task_id=str(record.get("task_id") or task.task_id),
-        params=dict(record.get("params") or {}),
-        code=record.get("code"),
-        inputs={key: dict(value) for key, value in (record.get("inputs") or {}).items()},
-        metrics=dict(record.get("metadata") or {}),
-        versions=dict(record.get("versions") or {}),
-        trained=record.get("started"),
-        data=record.get("data"),
+        family=found.family or task.get_task_family(),
+        task_id=found.task_id or task.task_id,
+        params=dict(found.params),
+        code=found.code or None,
+        inputs={key: dict(value) for key, value in found.inputs.items()},
+        metrics=dict(found.metadata),
+        versions=dict(found.versions),
+        trained=found.started or None,
+        data=found.data,
     )
 
 
