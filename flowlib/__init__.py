@@ -27,7 +27,7 @@ from flowlib.errors import (
     TaskIncompleteError,
     UnknownExperimentError,
 )
-from flowlib.export import FlowGraph, graph
+from flowlib.pictures import FlowGraph, graph
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
 from flowlib.lineage import lineage
 from flowlib.params import *  # noqa: F403 - luigi's parameter types

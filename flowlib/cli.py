@@ -322,7 +322,7 @@ def _cmd_verify(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from flowlib.export import graph
+    from flowlib.pictures import graph
 
     (task,) = _tasks([args.target], extra)
     picture = graph(task)

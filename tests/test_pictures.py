@@ -10,8 +10,8 @@ import pytest
 from flows.pipeline import Fitted, Numbers, Scaled, Scored, Tagged
 
 import flowlib
-import flowlib.export
-from flowlib.export import FlowGraph
+import flowlib.pictures
+from flowlib.pictures import FlowGraph
 
 COMPLETE_BORDER, PENDING_BORDER, STALE_BORDER = "#1a7f37", "#9a6700", "#cf222e"
 
