@@ -18,7 +18,7 @@ from __future__ import annotations
 from flowlib.completion import completion_cache
 from flowlib.fingerprint import forget_code_fingerprints
 from flowlib.storage import forget_storages
-from flowlib.task import forget_parameter_lists
+from flowlib.speedups import forget_parameter_lists
 
 __all__ = ["reset"]
 

@@ -213,6 +213,9 @@ def _compute(cls: type) -> str:
 
 def code_fingerprint(cls: type) -> str:
     """The fingerprint of a task class's code, or ``version:<v>`` when the class sets ``version``."""
+    version = cls.__dict__.get("version")
+    if version is not None:  # read each time: a version set after the class was made counts too
+        return f"version:{version}"
     cached = _fingerprints.get(cls)
     if cached is None:
         with _lock:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -35,6 +33,7 @@ from flowlib.fingerprint import pin_source
 from flowlib.paramcheck import check_value, given_values, missing_parameter, refused_value
 from flowlib.record import Record, read_record
 from flowlib.settings import settings
+from flowlib.speedups import LuigiSpeedups, forget_parameter_lists, luigi_param_values
 from flowlib.storage import Storage, get_storage
 from flowlib.targets import CSVTarget, JSONTarget, MemoryTarget, ParquetTarget, PickleTarget, Target
 from flowlib.targets.base import OutputInfo
@@ -56,26 +55,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Keys = str | Sequence[str] | None
-# Weak: classes redefined in a notebook are not kept alive by this cache.
-_PARAMS: weakref.WeakKeyDictionary[type, tuple[int, list[tuple[str, luigi.Parameter]]]] = weakref.WeakKeyDictionary()
-_LAST_VALUES = threading.local()
-
-
-def forget_parameter_lists() -> None:
-    """Drop the cached luigi parameter lists (``flowlib.caches.reset`` calls it)."""
-    _PARAMS.clear()
-    _LAST_VALUES.__dict__.clear()
-
-
-def _same(args_a: Any, args_b: Any, kwargs_a: Any, kwargs_b: Any) -> bool:
-    """The same argument objects (identity, not equality: ``1 == True`` must not match)."""
-    if len(args_a) != len(args_b) or len(kwargs_a) != len(kwargs_b):
-        return False
-    if any(a is not b for a, b in zip(args_a, args_b)):
-        return False
-    return all(name in kwargs_b and kwargs_b[name] is value for name, value in kwargs_a.items())
-
-
 def _check_persist(cls: type) -> None:
     persist = cls.__dict__.get("persist")
     if persist is None:
@@ -137,7 +116,7 @@ def _wrap_run(body: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-class Task(luigi.Task):  # type: ignore[misc]
+class Task(LuigiSpeedups):
     """A luigi task whose outputs flowlib persists: ``persist`` names them, ``target_class`` stores them.
 
     Class attributes: ``persist`` (output names, default ``["data"]``), ``target_class``
@@ -209,36 +188,17 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     # -- parameters ---------------------------------------------------------------
     @classmethod
-    def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
-        """luigi's parameter list, cached per class (luigi rebuilds it with ``dir()`` on every call).
-
-        The cache is rebuilt when the class gains attributes (``flowlib.inherits`` adds parameters).
-        """
-        size = len(cls.__dict__)
-        entry = _PARAMS.get(cls)
-        if entry is None or entry[0] != size:
-            entry = (size, super().get_params())
-            _PARAMS[cls] = entry
-        return entry[1]
-
-    @classmethod
-    def get_param_values(cls, params: Any, args: Any, kwargs: Any) -> list[tuple[str, Any]]:
+    def checked_param_values(cls, params: Any, args: Any, kwargs: Any) -> list[tuple[str, Any]]:
         """luigi's parameter values, checked strictly: every problem is a :class:`ParameterError`.
 
         Unknown and missing parameters, values of the wrong type and values a parameter refuses
         (e.g. a ``ChoiceParameter``) each raise it naming the task, the parameter, the value and
         what is accepted; strings parse as on luigi's command line (``DateParameter``: ``"2024-01-31"``).
-
-        luigi computes them twice per new task (for its instance cache, then in ``__init__``);
-        the second call, with the very same argument objects, reuses the first result.
         """
-        last = getattr(_LAST_VALUES, "entry", None)
-        if last is not None and last[0] is cls and last[1] is params and _same(last[2], args, last[3], kwargs):
-            return list(last[4])
         family = cls.get_task_family()
         given = given_values(family, params, args, kwargs)
         try:
-            values = super().get_param_values(params, (), given)
+            values = luigi_param_values(cls, params, given)
         except luigi.parameter.MissingParameterException as exc:
             raise missing_parameter(family, params, given) from exc
         except (ValueError, TypeError, LookupError, luigi.parameter.ParameterException) as exc:
@@ -246,9 +206,7 @@ class Task(luigi.Task):  # type: ignore[misc]
                 raise
             raise refused_value(family, params, given, exc) from exc
         lookup = dict(params)
-        checked = [(name, check_value(family, name, lookup[name], value)) for name, value in values]
-        _LAST_VALUES.entry = (cls, params, args, kwargs, checked)
-        return list(checked)
+        return [(name, check_value(family, name, lookup[name], value)) for name, value in values]
 
     def _warn_on_wrong_param_types(self) -> None:
         """Types were checked (strictly) in ``get_param_values``."""
