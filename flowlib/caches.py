@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from flowlib.completion import completion_cache
 from flowlib.fingerprint import forget_code_fingerprints
-from flowlib.storage import forget_storages
 from flowlib.speedups import forget_parameter_lists
+from flowlib.storage import forget_storages
 
 __all__ = ["reset"]
 
