@@ -204,3 +204,17 @@ def test_training_data_without_label_is_a_clear_error():
     with pytest.raises(TaskFailedError, match="no label column 'nope'"):
         flowlib.run(NoLabel())
     assert issubclass(ModelError, FlowlibError)
+
+
+def test_an_estimator_task_fingerprint_covers_the_estimator_and_its_library_version():
+    import sklearn
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from flowlib.fingerprint import code_fingerprint
+    from flowlib.models import from_estimator
+
+    ridge = from_estimator(Ridge, label="target", name="FpSameName")
+    logistic = from_estimator(LogisticRegression, label="target", name="FpSameName")
+    parts = ridge.code_parts()
+    assert any("sklearn.linear_model" in part and sklearn.__version__ in part for part in parts)
+    assert code_fingerprint(ridge) != code_fingerprint(logistic)

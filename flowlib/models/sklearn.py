@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -150,6 +151,12 @@ def from_estimator(
         columns = self.model_features(model) or [c for c in frame.columns if c != label]
         return {_metric_name(model): float(model.score(frame[columns], frame[label])), "rows": len(frame)}
 
+    def code_parts(cls: type) -> list[str]:
+        # The estimator's own code is not in this class: its name and its library's version stand for it.
+        library = sys.modules.get(estimator_class.__module__.partition(".")[0])
+        version = getattr(library, "__version__", "unknown")
+        return [f"estimator {estimator_class.__module__}.{estimator_class.__qualname__} {version}", f"label {label}"]
+
     family = name or estimator_class.__name__
     frame = inspect.currentframe()
     caller = frame.f_back.f_globals.get("__name__", __name__) if frame and frame.f_back else __name__
@@ -164,5 +171,6 @@ def from_estimator(
         estimator=estimator,
         fit=fit,
         score=score,
+        code_parts=classmethod(code_parts),
     )
     return type(family, (ModelTask,), attributes)
