@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowlib.errors import FlowlibError
@@ -90,10 +90,6 @@ class Record:
     def output_fingerprints(self) -> dict[str, str]:
         """``{output key: content fingerprint}``."""
         return {key: info.fingerprint for key, info in self.outputs.items()}
-
-    def with_metadata(self, metadata: dict[str, Any]) -> Record:
-        """A copy with other user metadata."""
-        return replace(self, metadata=dict(metadata))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (the on-disk form)."""
