@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import flowlib
-from flowlib.cli import load_task_class, parse_task_params
+from flowlib.cli.common import load_task_class, parse_task_params
 
-__all__ = ["add_adopt_command"]
+__all__ = ["add_commands"]
 
 
 def _cmd_adopt(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -29,7 +29,7 @@ def _cmd_adopt(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0 if report else 1
 
 
-def add_adopt_command(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add the ``adopt-d6tflow`` command to the ``flowlib`` parser's subcommands."""
     adopt = commands.add_parser(
         "adopt-d6tflow",

@@ -23,9 +23,9 @@ from typing import Any
 import luigi
 import luigi.configuration
 
-from flowlib.cli import UsageError, load_task_class, parse_task_params
+from flowlib.cli.common import UsageError, load_task_class, parse_task_params
 
-__all__ = ["add_model_commands", "registry_location"]
+__all__ = ["add_commands", "registry_location"]
 
 _CONTENT_TYPES = {".csv": "text/csv", ".json": "application/json"}
 
@@ -176,7 +176,7 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def add_model_commands(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add ``serve`` and ``models`` to the ``flowlib`` command's subparsers."""
     common = [_common()]
     serve = commands.add_parser(
