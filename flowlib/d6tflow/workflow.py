@@ -19,6 +19,7 @@ from typing import Any
 import luigi
 
 import flowlib
+from flowlib.d6tflow.api import run
 from flowlib.d6tflow.settings import settings
 from flowlib.d6tflow.tasks import CompatError, TaskData, load_outputs, upstream_tasks
 
@@ -100,8 +101,6 @@ class Workflow:
             confirm: bool = False, workers: int = 1, abort: bool = True, execution_summary: bool | None = None,
             **options: Any) -> flowlib.RunResult:  # fmt: skip
         """``d6tflow.run`` on the tasks of these classes."""
-        from flowlib.d6tflow import run
-
         built = [self.get_task(cls) for cls in _classes(tasks)]
         return run(built, forced=forced, forced_all=forced_all, forced_all_upstream=forced_all_upstream,
                    confirm=confirm, workers=workers, abort=abort, execution_summary=execution_summary,
