@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from flowlib.dataflow.errors import OperationError, WiringError
 from flowlib.dataflow.op import Operation
+from flowlib.dataflow.pictures import to_dot, to_mermaid
 from flowlib.dataflow.types import Definition, Input, Stage
 from flowlib.hashing import hash_bytes
 
@@ -113,14 +114,10 @@ class DataFlow:
 
     def to_mermaid(self) -> str:
         """A Mermaid flowchart: definitions, operations by stage, and which feeds which."""
-        from flowlib.dataflow.pictures import to_mermaid
-
         return to_mermaid(self)
 
     def to_dot(self) -> str:
         """A Graphviz DOT graph: definitions, operations by stage, and which feeds which."""
-        from flowlib.dataflow.pictures import to_dot
-
         return to_dot(self)
 
     def __repr__(self) -> str:

@@ -23,19 +23,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flowlib.dataflow.errors import DataFlowError, OperationError
 from flowlib.dataflow.flow import DataFlow
 from flowlib.dataflow.op import Operation
-from flowlib.dataflow.types import Definition, Stage
+from flowlib.dataflow.types import STAGES, Definition
 
-if TYPE_CHECKING:
-    from flowlib.dataflow.orchestrator import Runner
+__all__ = ["STAGES", "OperationPlan", "FlowPlan", "ContextState", "Scheduler", "describe_inputs"]
 
-__all__ = ["STAGES", "OperationPlan", "FlowPlan", "ContextState", "describe_inputs"]
-
-STAGES = (Stage.PROCESSING, Stage.CLEANUP, Stage.OUTPUT)
 _LAST = len(STAGES) - 1
 _BY_REPR = (list, dict, set, tuple, bytearray)  # unhashable values whose repr is exact and complete
 
@@ -88,6 +84,16 @@ def describe_inputs(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{name}={_shown(value)}" for name, value in kwargs.items()) or "(no inputs)"
 
 
+class Scheduler(Protocol):
+    """What a context asks of the runner that drives it (the orchestrator's ``Runner`` is the one there is)."""
+
+    def submit(self, context: ContextState, plan: OperationPlan, kwargs: dict[str, Any]) -> None:
+        """Run one invocation that needs an asyncio task (async, on an executor, or holding a lock)."""
+
+    def finished(self, context: ContextState) -> None:
+        """Called by a context when it finishes or fails."""
+
+
 class ContextState:
     """One context: its input network, redundancy checker, queue of permutations to run, and stage."""
 
@@ -96,7 +102,7 @@ class ContextState:
         "results", "error", "done",
     )  # fmt: skip
 
-    def __init__(self, name: Hashable, runner: Runner, plan: FlowPlan) -> None:
+    def __init__(self, name: Hashable, runner: Scheduler, plan: FlowPlan) -> None:
         self.name = name
         self.runner = runner
         self.plan = plan

@@ -1,7 +1,10 @@
 """Pictures of a dataflow: definitions (rounded), operations (boxes) grouped by stage, and which feeds which.
 
+``DataFlow.to_mermaid()`` and ``DataFlow.to_dot()`` call these; they draw anything shaped like a flow
+(:class:`FlowShape`), so this module does not import the flow it draws.
+
 Example:
-    >>> from flowlib.dataflow import Definition, get_single
+    >>> from flowlib.dataflow import DataFlow, Definition, get_single
     >>> print(to_mermaid(DataFlow(get_single(Definition("n", int)))).splitlines()[1])
         def_n(["n: int"])
 """
@@ -9,18 +12,35 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Protocol
 
-from flowlib.dataflow.flow import DataFlow
-from flowlib.dataflow.network import STAGES
+from flowlib.dataflow.op import Operation
+from flowlib.dataflow.types import STAGES, Definition, Stage
 
-__all__ = ["to_mermaid", "to_dot"]
+__all__ = ["to_mermaid", "to_dot", "FlowShape"]
+
+
+class FlowShape(Protocol):
+    """What a picture reads of a flow (:class:`flowlib.dataflow.DataFlow` has it)."""
+
+    @property
+    def definitions(self) -> Mapping[str, Definition]:
+        """Every definition of the flow, by name."""
+
+    @property
+    def operations(self) -> Mapping[str, Operation]:
+        """Every operation of the flow, by name, in the order given."""
+
+    def stage(self, stage: Stage) -> list[Operation]:
+        """The operations of one stage, in the order given."""
 
 
 def _ident(prefix: str, name: str) -> str:
     return prefix + re.sub(r"\W", "_", name)
 
 
-def _edges(flow: DataFlow) -> list[tuple[str, str, str]]:
+def _edges(flow: FlowShape) -> list[tuple[str, str, str]]:
     """``(from id, to id, label)``: definition -> operation (input name), operation -> definition (output name)."""
     edges = []
     for operation in flow.operations.values():
@@ -33,7 +53,7 @@ def _edges(flow: DataFlow) -> list[tuple[str, str, str]]:
     return edges
 
 
-def to_mermaid(flow: DataFlow) -> str:
+def to_mermaid(flow: FlowShape) -> str:
     """A Mermaid flowchart (``flowchart LR``) of the flow, one subgraph per stage."""
     lines = ["flowchart LR"]
     for definition in flow.definitions.values():
@@ -56,7 +76,7 @@ def to_mermaid(flow: DataFlow) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_dot(flow: DataFlow) -> str:
+def to_dot(flow: FlowShape) -> str:
     """A Graphviz DOT digraph of the flow, one cluster per stage."""
     lines = ["digraph dataflow {", "    rankdir=LR;", '    node [fontname="Helvetica"];']
     for definition in flow.definitions.values():

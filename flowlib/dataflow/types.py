@@ -18,7 +18,7 @@ from typing import Any
 
 from flowlib.dataflow.errors import DefinitionError
 
-__all__ = ["Definition", "Input", "Stage", "PRIMITIVES"]
+__all__ = ["Definition", "Input", "Stage", "STAGES", "PRIMITIVES"]
 
 #: Type names a :class:`Definition` accepts for ``primitive`` (DFFML's names included).
 PRIMITIVES: dict[str, tuple[type, ...] | None] = {
@@ -46,6 +46,10 @@ class Stage(enum.Enum):
     PROCESSING = "processing"
     CLEANUP = "cleanup"
     OUTPUT = "output"
+
+
+#: The stages in the order a context moves through them.
+STAGES = (Stage.PROCESSING, Stage.CLEANUP, Stage.OUTPUT)
 
 
 def _checker(name: str, primitive: type | str) -> tuple[str, Callable[[Any], bool]]:
