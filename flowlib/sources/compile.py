@@ -30,6 +30,7 @@ from flowlib.sources.expressions import (
     Binary,
     Compare,
     Expr,
+    Field,
     InList,
     IsNull,
     Literal,
@@ -37,7 +38,7 @@ from flowlib.sources.expressions import (
     Negate,
     Not,
 )
-from flowlib.sources.query import Query
+from flowlib.sources.query import Query, hooks
 
 __all__ = ["DIALECTS", "dialect_of", "to_expression", "to_sql", "table_expression", "stats_sql"]
 
@@ -125,8 +126,6 @@ class _Compiler:
 
     def expr(self, e: Expr) -> exp.Expression:  # noqa: C901 - one branch per node type
         node: Any
-        from flowlib.sources.schema import Field
-
         if isinstance(e, Field):
             if e.schema not in self.aliases:
                 self.query.check()  # raises a QueryError naming the missing join
@@ -219,3 +218,6 @@ def stats_sql(table: TableRef, dialect: str, ordinal: str | None = None, express
         except sqlglot.errors.ParseError as exc:
             raise QueryError(f"the fingerprint expression {expression!r} is not valid {name} SQL: {exc}") from exc
     return exp.select(*columns).from_(table_expression(table)).sql(dialect=name)
+
+
+hooks.sql = to_sql  # Query.sql() renders through this module (see flowlib.sources.query.QueryHooks)

@@ -4,6 +4,10 @@ Expressions are built from fields (``Student.score``) and Python values with ``+
 comparisons, ``& | ~``, ``.isin``, ``.isnull``, ``.notnull`` and the aggregations ``mean``,
 ``sum``, ``min``, ``max``, ``count``; each node checks the types it combines where it is written.
 
+The leaves are :class:`Field` (a column of a schema: ``Student.score``) and :class:`Literal`. This
+module knows schemas only as the classes fields are bound to; ``flowlib.sources.schema`` re-exports
+``Field``, ``KINDS`` and ``kind_name``.
+
 Example:
     >>> lit(2) + 3
     2 + 3
@@ -18,15 +22,15 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flowlib.sources.errors import QueryError, QueryTypeError
-
-if TYPE_CHECKING:
-    from flowlib.sources.schema import Field
+from flowlib.sources.errors import QueryError, QueryTypeError, SchemaError
 
 __all__ = [
     "Expr",
+    "Field",
+    "KINDS",
+    "kind_name",
     "Literal",
     "Binary",
     "Compare",
@@ -42,6 +46,28 @@ __all__ = [
     "need_bool",
     "dumps",
 ]
+
+#: The Python types a field can hold, and their names in queries and messages.
+KINDS: dict[type, str] = {
+    int: "int",
+    float: "float",
+    str: "str",
+    bool: "bool",
+    datetime.date: "date",
+    datetime.datetime: "datetime",
+}
+
+
+def kind_name(kind: type) -> str:
+    """The name of a field kind (``int`` -> ``"int"``); :class:`SchemaError` for other types."""
+    try:
+        return KINDS[kind]
+    except (KeyError, TypeError):
+        allowed = ", ".join(
+            t.__module__ + "." + t.__qualname__ if t.__module__ != "builtins" else t.__name__ for t in KINDS
+        )
+        raise SchemaError(f"Field kind {kind!r} is not supported; use one of {allowed}") from None
+
 
 NUMERIC = {"int", "float"}
 AGGREGATES = ("mean", "sum", "min", "max", "count")
@@ -216,6 +242,56 @@ class Expr:
     def desc(self) -> Ordering:
         """Descending order (NULLs last)."""
         return Ordering(self, True)
+
+
+class Field(Expr):
+    """A typed field of a schema: ``Field(kind, name="physical_name", nullable=True)``.
+
+    ``name`` is the column in files, tables and frames (default: the attribute name).
+    Inside a schema class, ``Student.score`` is the field and can be used in expressions.
+    """
+
+    kind: str
+    nullable: bool = True  # a plain attribute here (Expr.nullable is a computed property)
+
+    def __init__(self, kind: type, *, name: str | None = None, nullable: bool = True) -> None:
+        self.kind = kind_name(kind)
+        self.python_type = kind
+        if name is not None and (not isinstance(name, str) or not name):
+            raise SchemaError(f"Field(name=...) is the physical column name, a non-empty str; got {name!r}")
+        self.physical = name
+        self.nullable = bool(nullable)
+        self.attr = ""
+        self.schema: Any = None
+
+    def bind(self, schema: type, attr: str) -> Field:
+        """A copy of this field belonging to ``schema`` under ``attr``."""
+        field = Field(self.python_type, name=self.physical, nullable=self.nullable)
+        field.attr, field.schema = attr, schema
+        return field
+
+    @property
+    def column(self) -> str:
+        """The physical column name."""
+        return self.physical or self.attr
+
+    def tree(self) -> list[Any]:
+        schema = self.schema
+        if not isinstance(schema, type):
+            raise QueryTypeError(f"expected a flowlib.sources.Schema subclass, got {schema!r}")
+        return ["col", f"{schema.__module__}:{schema.__qualname__}", self.attr]  # as schema_ref(schema) writes it
+
+    def fields(self) -> list[Field]:
+        return [self]
+
+    def __repr__(self) -> str:
+        if self.schema is None:
+            return f"Field({self.kind})"
+        return f"{self.schema.__name__}.{self.attr}"
+
+    def describe(self) -> list[Any]:
+        """What defines this field: attribute, kind, physical column, nullable (for fingerprints)."""
+        return [self.attr, self.kind, self.column, self.nullable]
 
 
 def _kind_of_value(value: Any) -> str | None:

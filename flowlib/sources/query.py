@@ -26,8 +26,9 @@ import datetime
 import functools
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowlib.sources.errors import QueryError, QueryTypeError
 from flowlib.sources.expressions import (
@@ -36,6 +37,7 @@ from flowlib.sources.expressions import (
     Binary,
     Compare,
     Expr,
+    Field,
     InList,
     IsNull,
     Literal,
@@ -47,20 +49,20 @@ from flowlib.sources.expressions import (
     lit,
     need_bool,
 )
+from flowlib.sources.meta import find_schema, schema_ref
 
-if TYPE_CHECKING:
-    from flowlib.sources.schema import Field
-
-__all__ = ["Query", "Join", "Expr", "Ordering", "lit", "schema_ref", "from_canonical", "expr_from_tree"]
-
-
-def schema_ref(schema: Any) -> str:
-    """``module:QualName`` of a schema class: how queries refer to it in their canonical form."""
-    from flowlib.sources.schema import Schema
-
-    if not (isinstance(schema, type) and issubclass(schema, Schema)):
-        raise QueryTypeError(f"expected a flowlib.sources.Schema subclass, got {schema!r}")
-    return f"{schema.__module__}:{schema.__qualname__}"
+__all__ = [
+    "Query",
+    "Join",
+    "Expr",
+    "Ordering",
+    "lit",
+    "schema_ref",
+    "from_canonical",
+    "expr_from_tree",
+    "QueryHooks",
+    "hooks",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,8 +75,6 @@ class Join:
 
 
 def _output_name(expr: Expr) -> str:
-    from flowlib.sources.schema import Field
-
     if isinstance(expr, Alias):
         return expr.name
     if isinstance(expr, Field):
@@ -261,9 +261,29 @@ class Query:
 
         ``tables`` maps schemas to table names (default: each schema's ``table_name()``).
         """
-        from flowlib.sources.compile import to_sql
+        return hooks.require_sql()(self, dialect, tables)
 
-        return to_sql(self, dialect, tables)
+
+@dataclass
+class QueryHooks:
+    """What a query is lent by the module above it, installed when that module is imported.
+
+    ``Query.sql()`` renders through ``sql``, which ``flowlib.sources.compile`` sets to its ``to_sql``;
+    ``flowlib.sources`` imports the compiler, so it is there whenever a query is, and this module
+    never imports it.
+    """
+
+    sql: Callable[[Query, str, Mapping[type, Any] | None], str] | None = None
+
+    def require_sql(self) -> Callable[[Query, str, Mapping[type, Any] | None], str]:
+        """The SQL renderer (:class:`QueryError` if ``flowlib.sources.compile`` was never imported)."""
+        if self.sql is None:  # pragma: no cover - importing flowlib.sources installs it
+            raise QueryError("no SQL compiler is installed: `import flowlib.sources` first")
+        return self.sql
+
+
+#: The hooks of this process (see :class:`QueryHooks`).
+hooks = QueryHooks()
 
 
 # -- parsing the canonical form back --------------------------------------------------------------
@@ -277,11 +297,9 @@ def _literal_value(kind: str | None, value: Any) -> Any:
 
 def expr_from_tree(tree: list[Any]) -> Expr:
     """Rebuild an expression from its :meth:`Expr.tree` form."""
-    from flowlib.sources.schema import resolve_schema
-
     tag = tree[0]
     if tag == "col":
-        return resolve_schema(tree[1]).field(tree[2])
+        return find_schema(tree[1]).field(tree[2])
     if tag == "lit":
         return Literal(_literal_value(tree[1], tree[2]))
     if tag == "bin":
@@ -307,15 +325,13 @@ def expr_from_tree(tree: list[Any]) -> Expr:
 
 def from_canonical(text: str) -> Query:
     """Rebuild a query from :attr:`Query.canonical` (schemas are imported by name)."""
-    from flowlib.sources.schema import resolve_schema
-
     try:
         data = json.loads(text)["query"]
     except (ValueError, KeyError, TypeError) as exc:
         raise QueryError(f"not a serialized flowlib query: {text[:80]!r}") from exc
-    query = Query(resolve_schema(data["from"]))
+    query = Query(find_schema(data["from"]))
     for ref, how, on in data["join"]:
-        query = query.join(resolve_schema(ref), expr_from_tree(on), how)
+        query = query.join(find_schema(ref), expr_from_tree(on), how)
     query = query.select(*(expr_from_tree(c) for c in data["select"]))
     if data["where"] is not None:
         query = replace(query, condition=expr_from_tree(data["where"]))
