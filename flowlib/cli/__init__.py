@@ -73,9 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         ['--scale', '2']
     """
     parser = argparse.ArgumentParser(
-        prog="flowlib", allow_abbrev=False,
-        description="Run, preview, show, draw, verify and invalidate flowlib tasks.",
-    )  # fmt: skip
+        prog="flowlib", allow_abbrev=False, description="Run, preview, show, draw, verify and invalidate flowlib tasks."
+    )
     parser.add_argument("--version", action="version", version=f"flowlib {flowlib.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in GROUPS:
@@ -138,4 +137,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
-
