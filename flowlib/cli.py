@@ -414,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     from flowlib.cli_models import add_model_commands  # serve, models list / show / push / predict
 
     add_model_commands(commands)
+
+    from flowlib.cli_bundle import add_bundle_commands  # bundle export / import / show
+
+    add_bundle_commands(commands)
     return parser
 
 

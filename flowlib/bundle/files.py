@@ -149,8 +149,8 @@ def open_sink(location: str, storage_options: dict[str, Any] | None = None) -> I
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 yield _ZipSink(archive)
         else:
-            mode = "w:gz" if name.lower().endswith((".gz", ".tgz")) else "w"
-            with tarfile.open(tmp, mode) as tar:
+            compressed = name.lower().endswith((".gz", ".tgz"))
+            with tarfile.open(tmp, "w:gz") if compressed else tarfile.open(tmp, "w") as tar:
                 yield _TarSink(tar)
 
 

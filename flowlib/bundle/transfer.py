@@ -103,6 +103,7 @@ def export(
     with open_sink(location, storage_options) as sink:
         for node in nodes:
             task = node.task
+            assert isinstance(task, Task)  # _chosen keeps flowlib tasks only
             storage = task.storage()
             record = read_record(task)
             if record is None:  # removed since the plan looked
