@@ -27,7 +27,8 @@ def _split_dest(cls: type[luigi.Task], extra: Sequence[str]) -> tuple[str, list[
     if len(tokens) >= 2 and not tokens[-1].startswith("--"):
         before = tokens[-2]
         param = dict(cls.get_params()).get(before[2:].replace("-", "_"))
-        if not before.startswith("--") or "=" in before or isinstance(param, luigi.BoolParameter):  # the last token is no parameter's value
+        # The last token is DEST unless it is the value of the ``--name`` before it.
+        if not before.startswith("--") or "=" in before or isinstance(param, luigi.BoolParameter):
             return tokens[-1], tokens[:-1]
     raise UsageError("give the bundle's destination last: flowlib bundle export MODULE:TASK [--param value ...] DEST")
 
