@@ -209,17 +209,15 @@ def import_bundle(
 
     Nothing is copied if any file is missing, truncated or corrupted, or (without ``overwrite``) if a
     task already has different outputs there. Outputs are copied first, records last, each atomically;
-    records are rewritten for the new root. ``storage_options`` go to fsspec for ``src``.
+    records are rewritten for the new root. ``storage_options`` go to fsspec for ``src``; a ``root`` URL
+    connects with ``flowlib.settings.storage_options`` (see :func:`flowlib.set_dir`).
 
     Example:
         >>> flowlib.import_bundle("results.zip")  # doctest: +SKIP
         >>> flowlib.run(Evaluate(C=0.1))  # doctest: +SKIP  (runs nothing)
     """
     location = os.fspath(src)
-    if root is None:
-        storage = get_storage(settings.dir, settings.storage_options)
-    else:
-        storage = get_storage(os.fspath(root))
+    storage = get_storage(settings.dir if root is None else os.fspath(root), settings.storage_options)
     with open_source(location, storage_options) as source:
         manifest = manifest_of(source, location)
         records = _verify(source, manifest)
