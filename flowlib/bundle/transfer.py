@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import logging
@@ -21,7 +22,8 @@ import luigi
 from flowlib.bundle.files import BundleSource, is_bundle_file, local_copy, open_sink, open_source
 from flowlib.bundle.manifest import FORMAT, MANIFEST, BundleError, BundleFile, BundleManifest, BundleTask
 from flowlib.hashing import hash_file
-from flowlib.plan import Node, Status, build_plan
+from flowlib.locks import locking_available, task_lock
+from flowlib.plan import Status, build_plan
 from flowlib.record import NewerRecordError, Record, RecordFormatError, read_record, record_path
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage, human_size
@@ -61,24 +63,25 @@ def _relative(storage: Storage, path: str) -> str:
     return path[len(prefix) :]
 
 
-def _chosen(tasks: luigi.Task | Iterable[luigi.Task], upstream: bool) -> list[Node]:
+def _chosen(tasks: luigi.Task | Iterable[luigi.Task], upstream: bool) -> list[Task]:
+    """The flowlib tasks to export, dependencies first; all must be complete and in files."""
     plan = build_plan(tasks)
-    nodes = plan.nodes if upstream else list({n.task_id: n for n in plan.roots}.values())
-    memory = [n for n in nodes if isinstance(n.task, Task) and not n.task.target_class.is_file]
-    if memory:
-        raise BundleError(
-            f"cannot export {memory[0].task}: its outputs are memory targets, which live only in this process; "
-            "persist it to files (e.g. TaskPickle)" + ("" if not upstream else ", or export with upstream=False")
-        )
+    roots = {n.task_id: n for n in plan.roots}
+    nodes = plan.nodes if upstream else list(roots.values())
     for node in nodes:
         if not isinstance(node.task, Task):
             logger.warning("%s is a plain luigi task: flowlib cannot export its outputs; it is left out", node.task)
-    nodes = [n for n in nodes if isinstance(n.task, Task)]
-    waiting = [n for n in nodes if n.status is not Status.COMPLETE]
+        elif not node.task.target_class.is_file:
+            hint = "" if node.task_id in roots else ", or export with upstream=False"
+            raise BundleError(
+                f"cannot export {node.task}: its outputs are memory targets, which live only in this process; "
+                f"persist it to files (e.g. TaskPickle){hint}"
+            )
+    waiting = [n for n in nodes if isinstance(n.task, Task) and n.status is not Status.COMPLETE]
     if waiting:
         names = "; ".join(f"{n.task} ({n.reason or n.status.value})" for n in waiting)
         raise BundleError(f"cannot export: {len(waiting)} task(s) not complete: {names}; run the flow first")
-    return nodes
+    return [n.task for n in nodes if isinstance(n.task, Task)]
 
 
 def export(
@@ -97,13 +100,11 @@ def export(
         >>> manifest = export(Evaluate(C=0.1), "results.tar.gz")  # doctest: +SKIP
         >>> print(manifest)  # doctest: +SKIP
     """
-    nodes = _chosen(tasks, upstream)
+    chosen = _chosen(tasks, upstream)
     location = os.fspath(dest)
     entries = []
     with open_sink(location, storage_options) as sink:
-        for node in nodes:
-            task = node.task
-            assert isinstance(task, Task)  # _chosen keeps flowlib tasks only
+        for task in chosen:
             storage = task.storage()
             record = read_record(task)
             if record is None:  # removed since the plan looked
@@ -123,7 +124,7 @@ def export(
             entries.append(
                 BundleTask(
                     task.task_id, task.get_task_family(), dict(record.params), record.code, outputs, entry, tuple(files)
-                )  # fmt: skip
+                )
             )
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         manifest = BundleManifest(tuple(entries), __version__, created, FORMAT, location)
@@ -218,9 +219,15 @@ def import_bundle(
     """
     location = os.fspath(src)
     storage = get_storage(settings.dir if root is None else os.fspath(root), settings.storage_options)
-    with open_source(location, storage_options) as source:
+    with open_source(location, storage_options) as source, contextlib.ExitStack() as locks:
         manifest = manifest_of(source, location)
         records = _verify(source, manifest)
+        if storage.is_local and locking_available():  # no run of these tasks writes while they are imported
+            for task in manifest.tasks:
+                directory = storage.family_dir(task.family)
+                locks.enter_context(
+                    task_lock(directory, task.task_id, timeout=settings.lock_timeout, poll=settings.lock_poll_interval)
+                )
         conflicts = [t for t in manifest.tasks if _differs(storage, t, records[t.task_id])]
         if conflicts and not overwrite:
             names = ", ".join(str(t) for t in conflicts)
@@ -228,6 +235,8 @@ def import_bundle(
                 f"cannot import {location}: {names} already has different outputs in {storage.root}; "
                 "pass overwrite=True (flowlib bundle import --overwrite) to replace them"
             )
+        for task in conflicts:  # replaced: not complete until the new record is written
+            storage.remove(f"{storage.root}/{task.record.path}")
         for task in manifest.tasks:  # outputs first...
             recorded = {info.path.rpartition("/")[2]: info.mtime_ns for info in records[task.task_id].outputs.values()}
             for f in task.files:
