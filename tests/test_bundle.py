@@ -330,3 +330,21 @@ def test_tar_members_are_plain_relative_files(flow, tmp_path):
         names = archive.getnames()
     assert names[-1] == "manifest.json"  # written last
     assert all(not n.startswith("/") and ".." not in n for n in names) and len(names) == 7
+
+
+def test_an_existing_record_from_other_code_is_a_conflict(flow, tmp_path):
+    flowlib.run(flow.Summary(), execution_summary=False)
+    flowlib.export(flow.Summary(), tmp_path / "b.zip")
+    fresh = tmp_path / "fresh"
+    flowlib.set_dir(fresh)
+    flowlib.run(flow.Summary(), execution_summary=False)  # the same outputs here...
+    path = Path(record_path(flow.Raw()))
+    data = json.loads(path.read_text())
+    data["code"] = "code2:from-other-code"  # ...but written by other code
+    path.write_text(json.dumps(data))
+    with pytest.raises(flowlib.BundleError, match=r"Raw\(n=6\) already has different outputs"):
+        flowlib.import_bundle(tmp_path / "b.zip")
+    assert json.loads(path.read_text())["code"] == "code2:from-other-code"  # untouched
+    flowlib.import_bundle(tmp_path / "b.zip", overwrite=True)
+    assert read_record(flow.Raw()).code.startswith("code2:") and read_record(flow.Raw()).code != data["code"]
+    assert flowlib.run(flow.Summary(), execution_summary=False).ran == []
