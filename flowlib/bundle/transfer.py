@@ -134,30 +134,37 @@ def export(
 
 
 # -- import ----------------------------------------------------------------------------------
+def _check(source: BundleSource, manifest: BundleManifest, f: BundleFile, *, keep: bool = False) -> bytes:
+    """Check one file's size and fingerprint (in one read); its content when ``keep``."""
+    size = source.size(f.path)
+    if size is None:
+        raise BundleError(f"{manifest.location} is missing {f.path}; nothing was imported")
+    if size != f.bytes:
+        raise BundleError(
+            f"{manifest.location}: {f.path} is truncated or changed ({size} bytes, the manifest says "
+            f"{f.bytes}); nothing was imported"
+        )
+    try:
+        with source.open(f.path) as handle:
+            data = handle.read() if keep else b""
+            fingerprint = hash_file(io.BytesIO(data) if keep else handle)
+    except Exception as exc:  # zipfile's BadZipFile (CRC), tarfile, zlib and OS errors
+        raise BundleError(f"{manifest.location}: {f.path} cannot be read ({exc}); nothing was imported") from exc
+    if fingerprint != f.fingerprint:
+        raise BundleError(
+            f"{manifest.location}: {f.path} is corrupted (its content fingerprint differs from the "
+            "manifest's); nothing was imported"
+        )
+    return data
+
+
 def _verify(source: BundleSource, manifest: BundleManifest) -> dict[str, Record]:
-    """Check every file's size and fingerprint; the records, parsed, by task id."""
-    for f in manifest.files():
-        size = source.size(f.path)
-        if size is None:
-            raise BundleError(f"{manifest.location} is missing {f.path}; nothing was imported")
-        if size != f.bytes:
-            raise BundleError(
-                f"{manifest.location}: {f.path} is truncated or changed ({size} bytes, the manifest says "
-                f"{f.bytes}); nothing was imported"
-            )
-        try:
-            with source.open(f.path) as handle:
-                fingerprint = hash_file(handle)
-        except Exception as exc:  # zipfile's BadZipFile (CRC), tarfile, zlib and OS errors
-            raise BundleError(f"{manifest.location}: {f.path} cannot be read ({exc}); nothing was imported") from exc
-        if fingerprint != f.fingerprint:
-            raise BundleError(
-                f"{manifest.location}: {f.path} is corrupted (its content fingerprint differs from the "
-                "manifest's); nothing was imported"
-            )
+    """Check every file's size and fingerprint, in the bundle's order; the records, parsed, by task id."""
     records = {}
     for task in manifest.tasks:
-        record = Record.from_json(source.read(task.record.path))
+        for f in task.files:
+            _check(source, manifest, f)
+        record = Record.from_json(_check(source, manifest, task.record, keep=True))
         if record.task_id != task.task_id:
             raise BundleError(f"{manifest.location}: {task.record.path} is not the record of {task.task_id}")
         unknown = sorted(set(record.outputs) - set(task.outputs))
