@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging as _logging
 
+from flowlib.bundle import BundleError, BundleManifest, export, import_bundle
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.dependencies import inherits, requires
 from flowlib.errors import (
@@ -93,6 +94,10 @@ __all__ = [
     "VerifyReport",
     "BadOutput",
     "Problem",
+    # sharing results
+    "export",
+    "import_bundle",
+    "BundleManifest",
     # results
     "RunResult",
     "TaskOutcome",
@@ -118,5 +123,6 @@ __all__ = [
     "LockTimeoutError",
     "RemoteTaskError",
     "UnknownExperimentError",
+    "BundleError",
     *_param_names,
 ]

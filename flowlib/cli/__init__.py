@@ -19,7 +19,7 @@ imports ``flowlib.cli.common`` and the library, never this package, and has
 ``set_defaults(handler=...)``; a handler takes ``(args, extra)`` and returns the exit code.
 
 Registering a new group ``flowlib/cli/NAME.py`` is one change here: name it in the import of the
-groups (``from flowlib.cli import d6tflow, models, tasks``) and in :data:`GROUPS`, whose order is
+groups (``from flowlib.cli import bundle, d6tflow, models, tasks``) and in :data:`GROUPS`, whose order is
 the order of ``flowlib --help``.
 
 Example:
@@ -39,7 +39,7 @@ from types import ModuleType
 import luigi.configuration
 
 import flowlib
-from flowlib.cli import d6tflow, models, tasks
+from flowlib.cli import bundle, d6tflow, models, tasks
 from flowlib.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: The command groups, in the order ``flowlib --help`` lists their commands.
-GROUPS: tuple[ModuleType, ...] = (tasks, d6tflow, models)
+GROUPS: tuple[ModuleType, ...] = (tasks, bundle, d6tflow, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
