@@ -48,6 +48,7 @@ from flowlib.targets import (
     Target,
 )
 from flowlib.targets.base import OutputInfo
+from flowlib.targets.dataset import PART_ROWS
 
 __all__ = [
     "Task",
@@ -608,10 +609,13 @@ class TaskDataset(Task):
     """
 
     target_class = DatasetTarget
+    #: Columns to hive-partition by (one folder ``col=value/`` per value).
     partition_on: ClassVar[Sequence[str]] = ()
+    #: Rows per part file at most (``save_batches`` starts a new file beyond it).
+    part_rows: ClassVar[int] = PART_ROWS
 
     def target_options(self) -> dict[str, Any]:
-        return {"partition_on": list(self.partition_on)}
+        return {"partition_on": list(self.partition_on), "part_rows": self.part_rows}
 
 
 class TaskDask(TaskDataset):

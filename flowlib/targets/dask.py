@@ -39,10 +39,16 @@ def import_dask() -> Any:
 
 
 def write_partition(
-    frame: pd.DataFrame, folder: str, storage: Storage | None, prefix: str, partition_on: list[str], schema: pa.Schema
+    frame: pd.DataFrame,
+    folder: str,
+    storage: Storage | None,
+    prefix: str,
+    partition_on: list[str],
+    schema: pa.Schema,
+    part_rows: int,
 ) -> list[Part]:
     """Write one dask partition as part files (runs on a dask worker); the parts written."""
-    writer = DatasetWriter(folder, partition_on=partition_on, storage=storage, prefix=prefix)
+    writer = DatasetWriter(folder, partition_on=partition_on, storage=storage, prefix=prefix, part_rows=part_rows)
     try:
         writer.write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
         return writer.close()
@@ -51,10 +57,10 @@ def write_partition(
         raise
 
 
-def read_part(path: str, dataset_args: dict[str, Any], columns: list[str] | None, filters: Any) -> pd.DataFrame:
-    """One part file as a DataFrame (runs on a dask worker)."""
+def read_part(path: str, dataset_args: dict[str, Any], selected: list[str] | None, filters: Any) -> pd.DataFrame:
+    """One part file as a DataFrame, ``selected`` columns of the rows ``filters`` keeps (runs on a dask worker)."""
     dataset = ds.dataset([path], **dataset_args)
-    return dataset.to_table(columns=columns, filter=as_expression(filters)).to_pandas()
+    return dataset.to_table(columns=selected, filter=as_expression(filters)).to_pandas()
 
 
 @register_target
@@ -88,7 +94,9 @@ class DaskTarget(DatasetTarget):
         def produce(folder: str, storage: Storage | None, prefix: str) -> tuple[pa.Schema, list[Part]]:
             pieces = obj.to_delayed()
             writes = [
-                dask.delayed(write_partition)(piece, folder, storage, f"{prefix}-{number:05d}", partition_on, schema)
+                dask.delayed(write_partition)(
+                    piece, folder, storage, f"{prefix}-{number:05d}", partition_on, schema, self.part_rows
+                )
                 for number, piece in enumerate(pieces)
             ]
             written = dask.compute(*writes)

@@ -306,8 +306,13 @@ def manifest_bytes(schema: pa.Schema, parts: list[Part], partition_on: list[str]
 
 
 def combined_fingerprint(parts: list[Part]) -> str:
-    """The fingerprint of a dataset: a hash of its parts' paths and fingerprints."""
-    return hash_bytes("\n".join(f"{part.path}:{part.fingerprint}" for part in parts).encode("utf-8"))
+    """The fingerprint of a dataset: a hash of its parts' fingerprints and hive folders, in order.
+
+    File names are left out: on object stores they carry a random prefix per save, and the same
+    data saved twice must have the same fingerprint (early cutoff).
+    """
+    lines = (f"{part.path.rpartition('/')[0]}:{part.fingerprint}" for part in parts)
+    return hash_bytes("\n".join(lines).encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -353,8 +358,13 @@ class DatasetTarget(Target):
     #: Columns the data is hive-partitioned by (set by the task from its ``partition_on``).
     partition_on: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, path: str, storage: Storage, *, partition_on: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, path: str, storage: Storage, *, partition_on: Iterable[str] | None = None, part_rows: int = PART_ROWS
+    ) -> None:
         super().__init__(path, storage)
+        if not isinstance(part_rows, int) or part_rows < 1:
+            raise TargetFormatError(f"part_rows must be a positive int, got {part_rows!r}")
+        self.part_rows = part_rows
         self.partition_on = tuple(partition_on) if partition_on is not None else type(self).partition_on  # type: ignore[misc]
 
     @property
@@ -372,7 +382,8 @@ class DatasetTarget(Target):
     def save(self, obj: Any) -> OutputInfo:
         if isinstance(obj, (pd.DataFrame, pa.Table)):
             table = _as_table(obj, None)
-            batches: Iterable[Any] = [table.slice(start, PART_ROWS) for start in range(0, table.num_rows, PART_ROWS)]
+            step = min(self.part_rows, ROW_GROUP_ROWS)
+            batches: Iterable[Any] = [table.slice(start, step) for start in range(0, table.num_rows, step)]
             if not table.num_rows:
                 batches = [table]
             return self.save_batches(batches)
@@ -385,7 +396,9 @@ class DatasetTarget(Target):
         """Stream DataFrames, Arrow tables or record batches into a new dataset; what was written."""
 
         def produce(folder: str, storage: Storage | None, prefix: str) -> tuple[pa.Schema, list[Part]]:
-            writer = DatasetWriter(folder, partition_on=self.partition_on, storage=storage, prefix=prefix)
+            writer = DatasetWriter(
+                folder, partition_on=self.partition_on, storage=storage, prefix=prefix, part_rows=self.part_rows
+            )
             try:
                 for batch in batches:
                     writer.write(batch)
