@@ -27,11 +27,11 @@ from flowlib.errors import (
     TaskIncompleteError,
     UnknownExperimentError,
 )
-from flowlib.pictures import FlowGraph, graph
 from flowlib.invalidate import invalidate_downstream, invalidate_upstream
 from flowlib.lineage import lineage
 from flowlib.params import *  # noqa: F403 - luigi's parameter types
 from flowlib.params import __all__ as _param_names
+from flowlib.pictures import FlowGraph, graph
 from flowlib.plan import Plan, Status, build_plan
 from flowlib.preview import Preview, preview
 from flowlib.result import Outcome, RunResult, TaskOutcome

@@ -94,7 +94,7 @@ def _as_table(obj: Any, schema: pa.Schema | None) -> pa.Table:
     """A DataFrame, Table or RecordBatch as a Table (cast to ``schema`` when one is set)."""
     if isinstance(obj, pd.DataFrame):
         try:
-            table = pa.Table.from_pandas(obj, schema=schema, preserve_index=None if schema is None else False)
+            table = pa.Table.from_pandas(obj)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise TargetFormatError(
                 f"a dataset cannot hold this DataFrame: {exc}; give every batch the same columns and types "
@@ -112,7 +112,7 @@ def _as_table(obj: Any, schema: pa.Schema | None) -> pa.Table:
     if schema is not None and not table.schema.equals(schema):
         try:
             table = table.select(schema.names).cast(schema)
-        except (pa.ArrowException, KeyError, ValueError) as exc:
+        except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
             raise TargetFormatError(
                 f"a batch has columns {table.schema.names} of types {[str(t) for t in table.schema.types]}, "
                 f"the first had {schema.names} of {[str(t) for t in schema.types]}: {exc}; "
