@@ -34,7 +34,9 @@ def worker_pids(cluster):
 
 
 def events(rows: int = 1200) -> pd.DataFrame:
-    return pd.DataFrame({"day": [i % 4 for i in range(rows)], "n": range(rows), "amount": [i * 0.5 for i in range(rows)]})
+    return pd.DataFrame(
+        {"day": [i % 4 for i in range(rows)], "n": range(rows), "amount": [i * 0.5 for i in range(rows)]}
+    )
 
 
 class DkEvents(flowlib.TaskDask):
