@@ -360,12 +360,21 @@ class Task(luigi.Task):  # type: ignore[misc]
                 f"it was truncated or modified. Recover with {self!r}.invalidate() and run it again"
             )
 
-    def input_load(self, task: str | int | None = None, keys: Keys = None, *, as_dict: bool = False) -> Any:
+    def input_load(
+        self,
+        task: str | int | None = None,
+        keys: Keys = None,
+        *,
+        as_dict: bool = False,
+        columns: list[str] | None = None,
+        filters: Any = None,
+    ) -> Any:
         """Load the outputs of ``requires()``, mirroring its shape (one value, a list or a dict).
 
         ``task`` picks one requirement: a name for dict requirements, an index for lists.
         ``as_dict=True`` gives a requirement's outputs as ``{output name: value}``; over a list or dict of
         requirements, those with one output still give their value, those with several a dict.
+        ``columns`` and ``filters`` read part of dataset inputs (see :meth:`output_load`).
 
         Example:
             >>> data, split = self.input_load(as_dict=True)  # doctest: +SKIP
@@ -553,18 +562,18 @@ def _persist_hint(task: Task, value: Any) -> str:
     )
 
 
-def load_struct(struct: Any, keys: Keys, as_dict: bool, *, nested: bool = False) -> Any:
+def load_struct(struct: Any, keys: Keys, as_dict: bool, *, nested: bool = False, **subset: Any) -> Any:
     """Load each task in a task / list / dict structure, keeping its shape.
 
     With ``as_dict``, one task gives ``{output name: value}``; inside a list or dict of tasks, a
     task with one output gives its value and only a task with several outputs gives a dict (as d6tflow).
     """
     if isinstance(struct, Task):
-        return struct.output_load(keys, as_dict=as_dict and not (nested and len(struct.persist) == 1))
+        return struct.output_load(keys, as_dict=as_dict and not (nested and len(struct.persist) == 1), **subset)
     if isinstance(struct, dict):
-        return {name: load_struct(value, keys, as_dict, nested=True) for name, value in struct.items()}
+        return {name: load_struct(value, keys, as_dict, nested=True, **subset) for name, value in struct.items()}
     if isinstance(struct, (list, tuple)):
-        return [load_struct(value, keys, as_dict, nested=True) for value in struct]
+        return [load_struct(value, keys, as_dict, nested=True, **subset) for value in struct]
     if isinstance(struct, luigi.Task):
         raise FlowlibError(f"{struct} is a plain luigi task; read its output() targets directly")
     raise FlowlibError(f"cannot load inputs from {struct!r}: requires() returns tasks, lists or dicts of tasks")
