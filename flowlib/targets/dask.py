@@ -24,7 +24,8 @@ import pyarrow.dataset as ds
 from flowlib.errors import FlowlibError, TargetFormatError
 from flowlib.storage import Storage
 from flowlib.targets.base import OutputInfo, register_target
-from flowlib.targets.dataset import DatasetTarget, DatasetWriter, Part, as_expression
+from flowlib.targets.dataset import DatasetTarget, as_expression
+from flowlib.targets.parts import DatasetWriter, Part
 
 __all__ = ["DaskTarget", "import_dask"]
 
