@@ -135,3 +135,34 @@ def test_wrong_objects_are_refused():
     with pytest.raises(flowlib.TaskFailedError) as failed:
         flowlib.run(DkWrong(), execution_summary=False)
     assert "dask or pandas DataFrames" in str(failed.value.__cause__)
+
+
+def test_the_scheduler_from_luigi_config(cluster, worker_pids):
+    import luigi.configuration
+
+    config = luigi.configuration.get_config()
+    if not config.has_section("flowlib"):
+        config.add_section("flowlib")
+    config.set("flowlib", "dask_scheduler", cluster.scheduler_address)
+    try:
+        assert flowlib.settings.dask_scheduler == cluster.scheduler_address
+        flowlib.run(DkTagged(), execution_summary=False)
+    finally:
+        config.remove_option("flowlib", "dask_scheduler")
+    assert set(DkTagged().output_load()["pid"].compute()) <= worker_pids
+
+
+def test_luigid_schedules_the_tasks_and_dask_computes_the_big_one(tmp_path, cluster, worker_pids):
+    from flows.servers import start_luigid
+
+    luigid = start_luigid(tmp_path / "luigid")
+    try:
+        result = flowlib.run(
+            [DkTagged(), DkDailyTotals()], scheduler=luigid.url, dask_scheduler=cluster.scheduler_address,
+            execution_summary=False,
+        )  # fmt: skip
+    finally:
+        luigid.stop()
+    assert result and result.scheduler
+    assert set(DkTagged().output_load()["pid"].compute()) <= worker_pids
+    assert DkDailyTotals().output_load()["amount"].sum() == events()["amount"].sum()
