@@ -643,7 +643,6 @@ class TaskDask(TaskDataset):
             yield
             return
         try:
-            import dask
             from distributed import Client
         except ImportError as exc:
             raise FlowlibError(f"{self} computes on {address}: pip install 'flowlib[dask]' ({exc})") from exc
@@ -655,7 +654,8 @@ class TaskDask(TaskDataset):
                 "or set dask_scheduler to a running one"
             ) from exc
         try:
-            with dask.config.set(scheduler=client):
+            # The current client of this thread only (a contextvar): tasks on other threads keep their own.
+            with client.as_current():
                 yield
         finally:
             client.close()
