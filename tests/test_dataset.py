@@ -242,6 +242,11 @@ def test_memory_store_writes_parts_then_the_manifest():
         assert len(new) == 5 and len(old & new) == 1  # four new parts and the manifest; old parts gone
         assert target.content_fingerprint() == before
         assert flowlib.verify([DsTotal(), DsByDay()]).ok
+        flowlib.run(DsEvents(batches=2), execution_summary=False)
+        old = DsEvents(batches=2).output()["data"].path
+        assert old in flowlib.orphans([DsTotal(), DsByDay()])
+        report = flowlib.clean([DsTotal(), DsByDay()], dry_run=False)
+        assert old in report.files and not fs.exists(old) and flowlib.orphans([DsTotal(), DsByDay()]) == []
     finally:
         fsspec.filesystem("memory").rm(url, recursive=True)
 
