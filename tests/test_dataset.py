@@ -263,3 +263,86 @@ def test_the_dataset_target_alone():
         DatasetTarget(f"{storage.root}/Alone/y.dataset", storage, partition_on=["nope"]).save(frame(0, 3))
     target.remove()
     assert not target.exists() and not os.path.exists(target.path)
+
+
+# -- the target contract, for a folder (tests/test_targets.py holds it for single files) ---------------------------
+
+
+def rich_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "int": [1, -2, 2**62],
+            "float": [1.5, np.nan, 0.1 + 0.2],
+            "text": ["a", "ç ü ✓", 'x,"y"'],
+            "when_tz": pd.date_range("2024-03-31 00:30", periods=3, freq="h", tz="Europe/Paris"),
+            "category": pd.Categorical(["b", "a", "b"], categories=["b", "a"], ordered=True),
+            "int_na": pd.array([1, None, 3], dtype="Int64"),
+            "string_na": pd.array(["a", None, ""], dtype="string"),
+        }
+    )
+
+
+@pytest.fixture
+def target(flowlib_root):
+    storage = DsEvents().storage()
+    return DatasetTarget(f"{storage.root}/Contract/Contract_0123-data.dataset", storage)
+
+
+def everything_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_a_dataset_keeps_what_parquet_keeps(target):
+    info = target.save(rich_frame())
+    pd.testing.assert_frame_equal(target.load(), rich_frame(), check_exact=True)
+    assert info.schema == {name: str(dtype) for name, dtype in rich_frame().dtypes.items()}
+
+
+def test_loading_a_dataset_never_saved_is_file_not_found(target):
+    with pytest.raises(FileNotFoundError):
+        target.load()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
+def test_a_save_that_fails_midway_keeps_the_earlier_dataset_and_leaves_no_temporary_folder(target, error):
+    target.save(frame(0, 50))
+    family = Path(target.path).parent
+    before = everything_under(family)
+
+    def batches():
+        yield frame(0, 10)
+        yield frame(10, 10)
+        raise error
+
+    with pytest.raises(type(error)):
+        target.save_batches(batches())
+    assert everything_under(family) == before
+    pd.testing.assert_frame_equal(target.load(), frame(0, 50), check_dtype=False)
+
+
+def test_a_save_that_fails_with_no_earlier_dataset_leaves_nothing(target):
+    with pytest.raises(flowlib.TargetFormatError):
+        target.save_batches([frame(0, 3), "not a frame"])
+    assert everything_under(Path(target.path).parent) == []
+
+
+def test_an_os_error_while_writing_becomes_a_storage_error(target):
+    target.save(frame(0, 5))
+
+    def batches():
+        yield frame(0, 5)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(flowlib.StorageError, match="intact"):
+        target.save_batches(batches())
+    assert len(target.load()) == 5 and not [p for p in Path(target.path).parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"{not json", b'{"format": "flowlib-dataset"}'], ids=["empty", "garbled", "cut"]
+)
+def test_a_damaged_manifest_raises_corrupt_output_error_naming_it(target, damage):
+    target.save(frame(0, 5))
+    (Path(target.path) / MANIFEST).write_bytes(damage)
+    with pytest.raises(flowlib.CorruptOutputError, match="manifest of dataset .* is damaged"):
+        target.load()

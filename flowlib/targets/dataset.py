@@ -56,6 +56,15 @@ from flowlib.targets.parts import (
 __all__ = ["DatasetTarget", "as_expression", "MANIFEST", "PART_ROWS"]
 
 
+def pandas_dtypes(schema: pa.Schema) -> dict[str, str]:
+    """The columns and pandas dtypes a dataset of ``schema`` loads with (what records say of every table)."""
+    try:
+        empty = schema.empty_table().to_pandas()
+    except (pa.ArrowException, TypeError, ValueError):
+        return {field.name: str(field.type) for field in schema}
+    return {str(name): str(dtype) for name, dtype in empty.dtypes.items()}
+
+
 def as_expression(filters: Any) -> ds.Expression | None:
     """A pyarrow expression from ``filters``: an expression, or pyarrow's list-of-tuples form.
 
@@ -217,7 +226,7 @@ class DatasetTarget(Target):
             combined_fingerprint(parts),
             size,
             sum(part.rows for part in parts),
-            {field.name: str(field.type) for field in schema},
+            pandas_dtypes(schema),
             extra={"files": len(parts), "data_bytes": sum(part.bytes for part in parts)},
             mtime_ns=mtime,
         )
