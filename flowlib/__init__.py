@@ -38,7 +38,7 @@ from flowlib.preview import Preview, preview
 from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.runner import run
 from flowlib.settings import Settings, set_dir, settings
-from flowlib.task import Task, TaskCSV, TaskJSON, TaskMemory, TaskParquet, TaskPickle
+from flowlib.task import Task, TaskCSV, TaskDask, TaskDataset, TaskJSON, TaskMemory, TaskParquet, TaskPickle
 from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 from flowlib.version import __version__
 from flowlib.workflow import Workflow, WorkflowMulti
@@ -69,6 +69,8 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
+    "TaskDataset",
+    "TaskDask",
     "DataFlowTask",  # noqa: F405 - imported on first use (see _LAZY)
 
     "Source",  # noqa: F405 - imported on first use

@@ -11,7 +11,8 @@ a task of that family (``<task_id>-<output>.<ext>``, ``<task_id>.record.json``) 
 a temporary file of one (``.<name>.<pid>.<random>.tmp``). Anything else under the
 root (raw data, notes) is never listed. Outputs and records of every task of the
 given flows are kept, whatever their status; a temporary file is listed only when
-the process that wrote it is gone (on this machine). Folders and their lock file
+the process that wrote it is gone (on this machine). A dataset output (a folder of
+parts) and a temporary folder of one count as one entry. Family folders and their lock file
 (``.flowlib.lock``) stay: running processes may hold them. Pass every flow you want
 to keep: a parameter set left out counts as old. Clean while no run is writing to
 the root.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,6 +39,7 @@ from flowlib.plan import as_task_list, build_plan
 from flowlib.record import RECORD_SUFFIX, record_path
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage, human_size
+from flowlib.targets import DatasetTarget
 from flowlib.targets.base import TARGETS
 from flowlib.task import Task
 
@@ -99,7 +102,7 @@ def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, roo
     freed = 0
     for storage, path in found:
         try:
-            size = storage.size(path)
+            size = _size(storage, path)
         except FileNotFoundError:
             continue  # gone meanwhile
         if dry_run:
@@ -107,7 +110,7 @@ def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, roo
             freed += size
             continue
         try:
-            storage.remove(path)
+            _remove(storage, path)
         except OSError as exc:
             logger.warning("could not remove %s: %s", path, exc)
             failed.append(path)
@@ -118,8 +121,27 @@ def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, roo
     return CleanReport(tuple(removed), freed, dry_run, tuple(failed))
 
 
+def _size(storage: Storage, path: str) -> int:
+    """Bytes of a file, or of every file in a dataset folder."""
+    if path.endswith(DatasetTarget.suffix) or is_temp(path.rpartition("/")[2]):
+        files = storage.list_files(path)
+        if files:
+            return sum(storage.size(name) for name in files)
+    return storage.size(path)
+
+
+def _remove(storage: Storage, path: str) -> None:
+    """Remove a file, a dataset folder, or a temporary folder of one (left by a dead writer)."""
+    if path.endswith(DatasetTarget.suffix) and storage.list_files(path):
+        DatasetTarget(path, storage).remove()
+    elif storage.is_local and os.path.isdir(path):
+        shutil.rmtree(path)
+    else:
+        storage.remove(path)
+
+
 def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tuple[Storage, str]]:
-    """``(storage, path)`` of every orphaned file, sorted by path."""
+    """``(storage, path)`` of every orphaned file or dataset folder, sorted by path."""
     keep: set[str] = set()
     storages: dict[str, Storage] = {}
     for node in build_plan(as_task_list(tasks, "flowlib.orphans() / clean()"), rerun_stale=False).nodes:
@@ -137,10 +159,21 @@ def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tu
     suffixes = tuple(cls.suffix for cls in TARGETS.values() if cls.is_file)
     found: list[tuple[Storage, str]] = []
     for storage in storages.values():
+        seen: set[str] = set()
         for path in storage.list_files(storage.root):
-            if path not in keep and _is_orphan(storage, path, suffixes):
+            path = _folder_of(storage, path)  # a file inside a dataset folder stands for the folder
+            if path not in seen and path not in keep and _is_orphan(storage, path, suffixes):
                 found.append((storage, path))
+            seen.add(path)
     return sorted(found, key=lambda item: item[1])
+
+
+def _folder_of(storage: Storage, path: str) -> str:
+    """``<root>/<family>/<folder>`` for a file below a family's subfolder, else ``path``."""
+    parts = path[len(storage.root) :].lstrip("/").split("/")
+    if len(parts) <= 2:
+        return path
+    return f"{storage.root}/{parts[0]}/{parts[1]}"
 
 
 def _is_orphan(storage: Storage, path: str, suffixes: tuple[str, ...]) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 
 import luigi
 
-from flowlib.hashing import hash_file
+from flowlib.errors import FlowlibError
 from flowlib.record import record_path, record_stat
 from flowlib.storage import FileStat
 from flowlib.task import Task
@@ -47,9 +47,8 @@ def content_matches(target: Any, found: FileStat, fingerprint: str) -> bool:
     known = _rehashed.get(key)
     if known is None:
         try:
-            with target.storage.reading(target.path) as source:
-                known = hash_file(source)
-        except OSError:
+            known = target.content_fingerprint()
+        except (OSError, FlowlibError):
             return False
         _rehashed[key] = known
     return known == fingerprint

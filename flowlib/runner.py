@@ -43,6 +43,7 @@ def run(
     scheduler: str | None = None,
     progress: bool | None = None,
     execution_summary: bool | None = None,
+    dask_scheduler: str | None = None,
 ) -> RunResult:
     """Run every task of the flow that is not complete, each after what it requires.
 
@@ -57,6 +58,8 @@ def run(
         progress: show a progress bar (default: only when stderr is a terminal or in a notebook).
         execution_summary: show what ran and why (default: ``settings.execution_summary``, on): printed
             in a script, while a notebook or prompt shows the returned :class:`RunResult` itself.
+        dask_scheduler: address of a ``dask.distributed`` scheduler (``"tcp://host:port"``) that
+            ``TaskDask`` tasks compute on during this run (default: ``settings.dask_scheduler``).
 
     Example:
         >>> result = flowlib.run(Train(scale=2.0))  # doctest: +SKIP
@@ -81,7 +84,13 @@ def run(
             return _shown(result, summary)
     backend = backend_for(scheduler if scheduler is not None else settings.scheduler)
     options = RunOptions(workers=workers, executor=executor, abort=abort, progress=progress)
-    done = backend.execute(plan, options)
+    before = settings.dask_scheduler_override
+    if dask_scheduler is not None:  # read by TaskDask.run_context, in this process and in worker processes
+        settings.dask_scheduler_override = dask_scheduler
+    try:
+        done = backend.execute(plan, options)
+    finally:
+        settings.dask_scheduler_override = before
     result = RunResult(done.outcomes, scheduler=done.scheduler, elapsed=time.perf_counter() - started,
                        extra=done.extra)
     logger.info("%s", result)

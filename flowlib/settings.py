@@ -49,6 +49,9 @@ class Settings:
     fingerprint_outputs: bool = True
     #: fsync each file before it is renamed into place: outputs then survive a power loss, writes get slower.
     fsync: bool = False
+    dask_scheduler_override: str | None = None
+    #: Seconds to wait for the dask scheduler when connecting.
+    dask_timeout: float = 30.0
     lock_timeout: float = 24 * 3600.0
     lock_poll_interval: float = 0.05
 
@@ -65,6 +68,14 @@ class Settings:
         if self.scheduler_override is not None:
             return self.scheduler_override or None
         return os.environ.get("FLOWLIB_SCHEDULER") or _config_value("scheduler")
+
+    @property
+    def dask_scheduler(self) -> str | None:
+        """Address of a ``dask.distributed`` scheduler that ``TaskDask`` tasks compute on (``"tcp://host:port"``),
+        or ``None`` for dask's local threads (env ``FLOWLIB_DASK_SCHEDULER``, ``[flowlib] dask_scheduler``)."""
+        if self.dask_scheduler_override is not None:
+            return self.dask_scheduler_override or None
+        return os.environ.get("FLOWLIB_DASK_SCHEDULER") or _config_value("dask_scheduler")
 
     @property
     def rerun_stale(self) -> bool:

@@ -10,9 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,8 +36,18 @@ from flowlib.record import Record, read_record
 from flowlib.settings import settings
 from flowlib.speedups import LuigiSpeedups, forget_parameter_lists, luigi_param_values
 from flowlib.storage import Storage, get_storage
-from flowlib.targets import CSVTarget, JSONTarget, MemoryTarget, ParquetTarget, PickleTarget, Target
+from flowlib.targets import (
+    CSVTarget,
+    DaskTarget,
+    DatasetTarget,
+    JSONTarget,
+    MemoryTarget,
+    ParquetTarget,
+    PickleTarget,
+    Target,
+)
 from flowlib.targets.base import OutputInfo
+from flowlib.targets.dataset import PART_ROWS
 
 __all__ = [
     "Task",
@@ -45,6 +56,8 @@ __all__ = [
     "TaskJSON",
     "TaskPickle",
     "TaskMemory",
+    "TaskDataset",
+    "TaskDask",
     "RunState",
     "TaskHooks",
     "hooks",
@@ -224,11 +237,17 @@ class Task(LuigiSpeedups):
             return dict(cached[1])
         family = self.get_task_family()
         make = self.target_class
+        options = self.target_options()
         targets = {
-            key: make(storage.output_path(family, self.task_id, key, make.suffix), storage) for key in self.persist
+            key: make(storage.output_path(family, self.task_id, key, make.suffix), storage, **options)
+            for key in self.persist
         }
         self._flowlib_targets = (storage, targets)
         return dict(targets)
+
+    def target_options(self) -> dict[str, Any]:
+        """Keyword arguments for this task's targets besides path and storage (``TaskDataset``: ``partition_on``)."""
+        return {}
 
     def _select(self, keys: Keys, as_dict: bool) -> tuple[list[str], bool]:
         """Resolve ``keys``: the keys to load and whether to return one value."""
@@ -244,14 +263,26 @@ class Task(LuigiSpeedups):
             raise PersistKeyError(f"{self} has no output {unknown[0]!r}; persist is {persist}")
         return chosen, single
 
-    def output_load(self, keys: Keys = None, *, as_dict: bool = False) -> Any:
+    def output_load(
+        self, keys: Keys = None, *, as_dict: bool = False, columns: list[str] | None = None, filters: Any = None
+    ) -> Any:
         """Load this task's outputs: one value, a list in ``persist`` order, or a dict with ``as_dict``.
+
+        Datasets (``TaskDataset``, ``TaskDask``) read only ``columns`` and the rows ``filters`` selects
+        (a pyarrow expression, or pyarrow's list of tuples ``[("x", ">", 1)]``).
 
         Example:
             >>> train, test = Preprocess().output_load()  # doctest: +SKIP
             >>> Preprocess().output_load("train")  # doctest: +SKIP
+            >>> Events().output_load(columns=["user"], filters=[("day", "=", 3)])  # doctest: +SKIP
         """
         chosen, single = self._select(keys, as_dict)
+        subset = {"columns": columns, "filters": filters} if columns is not None or filters is not None else {}
+        if subset and not issubclass(self.target_class, DatasetTarget):
+            raise TargetFormatError(
+                f"{self}: output_load(columns=..., filters=...) reads datasets; {type(self).__name__} stores "
+                f"{self.target_class.name} (make it a flowlib.TaskDataset to read parts of it)"
+            )
         targets = self.output()
         record = read_record(self) if self.target_class.is_file else None
         written = record.outputs if record is not None else {}
@@ -265,7 +296,7 @@ class Task(LuigiSpeedups):
                 )
             self._check_size(key, target, written.get(key))
             try:
-                values[key] = target.load()
+                values[key] = target.load(**subset)
             except FileNotFoundError as exc:
                 raise TaskIncompleteError(f"{self}: output {key!r} vanished while loading; run it again") from exc
             except FlowlibError as exc:
@@ -279,19 +310,29 @@ class Task(LuigiSpeedups):
         if written is None:
             return
         expected = written.bytes
-        size = target.storage.size(target.path)
+        found = target.stat()
+        size = found.size if found is not None else 0
         if size != expected:
             raise CorruptOutputError(
                 f"{self}: output {key!r} ({target.path}) has {size} bytes, but {expected} were written: "
                 f"it was truncated or modified. Recover with {self!r}.invalidate() and run it again"
             )
 
-    def input_load(self, task: str | int | None = None, keys: Keys = None, *, as_dict: bool = False) -> Any:
+    def input_load(
+        self,
+        task: str | int | None = None,
+        keys: Keys = None,
+        *,
+        as_dict: bool = False,
+        columns: list[str] | None = None,
+        filters: Any = None,
+    ) -> Any:
         """Load the outputs of ``requires()``, mirroring its shape (one value, a list or a dict).
 
         ``task`` picks one requirement: a name for dict requirements, an index for lists.
         ``as_dict=True`` gives a requirement's outputs as ``{output name: value}``; over a list or dict of
         requirements, those with one output still give their value, those with several a dict.
+        ``columns`` and ``filters`` read part of dataset inputs (see :meth:`output_load`).
 
         Example:
             >>> data, split = self.input_load(as_dict=True)  # doctest: +SKIP
@@ -309,6 +350,64 @@ class Task(LuigiSpeedups):
         if required is None or required == [] or required == {}:
             raise FlowlibError(f"{self} requires no task, so there is nothing to input_load")
         return load_struct(required, keys, as_dict)
+
+    def output_dataset(self, key: str | None = None) -> Any:
+        """The ``pyarrow.dataset.Dataset`` of a dataset output: filter and project before reading.
+
+        Example:
+            >>> import pyarrow.dataset as ds
+            >>> Events().output_dataset().to_table(columns=["user"], filter=ds.field("day") == 3)  # doctest: +SKIP
+        """
+        target = self._dataset_target(key, "output_dataset")
+        return target.dataset()
+
+    def _dataset_target(self, key: str | None, what: str) -> DatasetTarget:
+        chosen, _single = self._select(key, False)
+        if key is None and len(chosen) != 1:
+            raise PersistKeyError(f"{self} has outputs {chosen}; name one: {what}(key={chosen[0]!r})")
+        target = self.output()[chosen[0]]
+        if not isinstance(target, DatasetTarget):
+            raise TargetFormatError(
+                f"{self}.{what}() reads datasets; {type(self).__name__} stores {self.target_class.name} "
+                "(make it a flowlib.TaskDataset)"
+            )
+        if not target.exists():
+            raise TaskIncompleteError(
+                f"{self} has not been run: its output {chosen[0]!r} does not exist ({target.path}); "
+                f"run it first, e.g. flowlib.run({self!r})"
+            )
+        return target
+
+    def input_batches(
+        self,
+        task: str | int | None = None,
+        key: str | None = None,
+        *,
+        columns: list[str] | None = None,
+        filters: Any = None,
+        batch_size: int = 256 * 1024,
+    ) -> Iterator[Any]:
+        """Iterate the record batches (``pyarrow.RecordBatch``) of a dataset input without loading it whole.
+
+        ``task`` picks a requirement as in :meth:`input_load`; ``key`` one of its outputs.
+
+        Example:
+            >>> total = sum(batch["amount"].sum().as_py() for batch in self.input_batches())  # doctest: +SKIP
+        """
+        required = self.requires()
+        if task is not None:
+            try:
+                required = required[task]
+            except (KeyError, IndexError, TypeError):
+                raise FlowlibError(f"{self}: input_batches(task={task!r}) matches no requirement") from None
+        upstream = flatten(required)
+        if len(upstream) != 1 or not isinstance(upstream[0], Task):
+            raise FlowlibError(
+                f"{self}.input_batches() reads one dataset input; requires() gives {len(upstream)} tasks: "
+                "pick one with input_batches(task=name or index)"
+            )
+        target = upstream[0]._dataset_target(key, "input_batches")
+        return target.batches(columns=columns, filters=filters, batch_size=batch_size)
 
     # -- saving -----------------------------------------------------------------------
     def save(self, obj: Any, *, key: str | None = None) -> None:
@@ -350,6 +449,37 @@ class Task(LuigiSpeedups):
             except FlowlibError as exc:
                 raise type(exc)(f"{self}, output {name!r}: {exc}") from exc
 
+    def save_batches(self, batches: Iterable[Any], *, key: str | None = None) -> None:
+        """Stream an iterable of DataFrames or Arrow record batches into a dataset output (``TaskDataset``).
+
+        Only a bounded number of rows is in memory at once, so a task can write more data than fits.
+
+        Example:
+            >>> self.save_batches(pd.DataFrame({"x": range(i, i + 10)}) for i in range(0, 100, 10))  # doctest: +SKIP
+        """
+        state = self._state("save_batches")
+        persist = list(self.persist)
+        if key is None:
+            if len(persist) != 1:
+                raise PersistKeyError(f"{self} persists {persist}: name one, save_batches(..., key={persist[0]!r})")
+            key = persist[0]
+        if key not in persist:
+            raise PersistKeyError(f"{self} has no output {key!r}; persist is {persist}")
+        target = self.output()[key]
+        if not isinstance(target, DatasetTarget):
+            raise TargetFormatError(
+                f"{self}: save_batches() streams into datasets; {type(self).__name__} stores {self.target_class.name} "
+                "(make it a flowlib.TaskDataset)"
+            )
+        try:
+            state.saved[key] = target.save_batches(batches)
+        except FlowlibError as exc:
+            raise type(exc)(f"{self}, output {key!r}: {exc}") from exc
+
+    def run_context(self) -> contextlib.AbstractContextManager[Any]:
+        """A context the run transaction enters around ``run()`` (``TaskDask``: the dask cluster to compute on)."""
+        return contextlib.nullcontext()
+
     def save_metadata(self, metadata: dict[str, Any]) -> None:
         """Store user metadata (metrics, notes) in this task's record; ``flowlib.lineage`` shows it."""
         self._state("save_metadata").metadata.update(metadata)
@@ -390,18 +520,18 @@ def _persist_hint(task: Task, value: Any) -> str:
     )
 
 
-def load_struct(struct: Any, keys: Keys, as_dict: bool, *, nested: bool = False) -> Any:
+def load_struct(struct: Any, keys: Keys, as_dict: bool, *, nested: bool = False, **subset: Any) -> Any:
     """Load each task in a task / list / dict structure, keeping its shape.
 
     With ``as_dict``, one task gives ``{output name: value}``; inside a list or dict of tasks, a
     task with one output gives its value and only a task with several outputs gives a dict (as d6tflow).
     """
     if isinstance(struct, Task):
-        return struct.output_load(keys, as_dict=as_dict and not (nested and len(struct.persist) == 1))
+        return struct.output_load(keys, as_dict=as_dict and not (nested and len(struct.persist) == 1), **subset)
     if isinstance(struct, dict):
-        return {name: load_struct(value, keys, as_dict, nested=True) for name, value in struct.items()}
+        return {name: load_struct(value, keys, as_dict, nested=True, **subset) for name, value in struct.items()}
     if isinstance(struct, (list, tuple)):
-        return [load_struct(value, keys, as_dict, nested=True) for value in struct]
+        return [load_struct(value, keys, as_dict, nested=True, **subset) for value in struct]
     if isinstance(struct, luigi.Task):
         raise FlowlibError(f"{struct} is a plain luigi task; read its output() targets directly")
     raise FlowlibError(f"cannot load inputs from {struct!r}: requires() returns tasks, lists or dicts of tasks")
@@ -435,3 +565,55 @@ class TaskMemory(Task):
     """A task whose outputs stay in this process's memory (no file, no copy)."""
 
     target_class = MemoryTarget
+
+
+class TaskDataset(Task):
+    """A task whose outputs are tables stored as Parquet datasets: folders of part files with a manifest.
+
+    ``partition_on = ["col", ...]`` writes hive folders (``col=value/``); ``self.save_batches(...)``
+    streams data larger than memory; downstream, ``output_load(columns=..., filters=...)``,
+    ``output_dataset()`` and ``input_batches()`` read only what they need.
+    """
+
+    target_class = DatasetTarget
+    #: Columns to hive-partition by (one folder ``col=value/`` per value).
+    partition_on: ClassVar[Sequence[str]] = ()
+    #: Rows per part file at most (``save_batches`` starts a new file beyond it).
+    part_rows: ClassVar[int] = PART_ROWS
+
+    def target_options(self) -> dict[str, Any]:
+        return {"partition_on": list(self.partition_on), "part_rows": self.part_rows}
+
+
+class TaskDask(TaskDataset):
+    """A task whose outputs are dask DataFrames, stored as Parquet datasets that pandas and pyarrow read too.
+
+    With ``flowlib.run(..., dask_scheduler="tcp://host:port")`` (or ``[flowlib] dask_scheduler``), its
+    ``run()`` computes on that ``dask.distributed`` cluster. Needs the ``dask`` extra.
+    """
+
+    target_class = DaskTarget
+
+    @contextlib.contextmanager
+    def run_context(self) -> Iterator[None]:
+        address = settings.dask_scheduler
+        if not address:
+            yield
+            return
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise FlowlibError(f"{self} computes on {address}: pip install 'flowlib[dask]' ({exc})") from exc
+        try:
+            client = Client(address, set_as_default=False, timeout=settings.dask_timeout)
+        except OSError as exc:
+            raise FlowlibError(
+                f"{self}: cannot reach the dask scheduler {address!r} ({exc}); start it (dask scheduler) "
+                "or set dask_scheduler to a running one"
+            ) from exc
+        try:
+            # The current client of this thread only (a contextvar): tasks on other threads keep their own.
+            with client.as_current():
+                yield
+        finally:
+            client.close()

@@ -30,10 +30,9 @@ from typing import IO
 import luigi
 import pyarrow.parquet as pq
 
-from flowlib.hashing import hash_file
 from flowlib.plan import as_task_list, build_plan
 from flowlib.record import read_record, record_path
-from flowlib.targets import FileTarget, JSONTarget, OutputInfo, ParquetTarget, PickleTarget
+from flowlib.targets import DatasetTarget, FileTarget, JSONTarget, OutputInfo, ParquetTarget, PickleTarget
 from flowlib.targets.base import describe
 from flowlib.task import Task
 
@@ -183,7 +182,7 @@ def _verify_task(task: Task, *, fingerprints: bool, deep: bool) -> tuple[list[Ba
             why = "its record says it was saved" if record is not None else "the task's other outputs exist"
             bad.append(BadOutput(task, key, target.path, Problem.MISSING, f"the file is gone; {why}"))
             continue
-        assert isinstance(target, FileTarget)
+        assert isinstance(target, (FileTarget, DatasetTarget))
         found = _check_file(target, recorded.get(key), fingerprints=fingerprints, deep=deep)
         if found is None and record is None:
             why = "its record is damaged" if record_damaged else "the task has no record (an interrupted run?)"
@@ -194,13 +193,19 @@ def _verify_task(task: Task, *, fingerprints: bool, deep: bool) -> tuple[list[Ba
 
 
 def _check_file(
-    target: FileTarget, recorded: OutputInfo | None, *, fingerprints: bool, deep: bool
+    target: FileTarget | DatasetTarget, recorded: OutputInfo | None, *, fingerprints: bool, deep: bool
 ) -> tuple[Problem, str] | None:
     storage = target.storage
     try:
-        size = storage.size(target.path)
-        with storage.reading(target.path) as source:
-            rows = _load_rows(target, source) if deep else _parse(target, source)
+        found = target.stat()
+        if found is None:
+            raise FileNotFoundError(target.path)
+        size = found.size
+        if isinstance(target, DatasetTarget):
+            rows: int | None = _dataset_rows(target, deep)
+        else:
+            with storage.reading(target.path) as source:
+                rows = _load_rows(target, source) if deep else _parse(target, source)
     except FileNotFoundError:
         return Problem.MISSING, "the file vanished while being checked"
     except Exception as exc:  # noqa: BLE001 - any parse failure means the file is damaged
@@ -217,14 +222,22 @@ def _check_file(
         return kind, f"is {size} bytes; its record says {want_bytes}"
     want_hash = recorded.fingerprint
     if fingerprints and want_hash:
-        with storage.reading(target.path) as source:
-            actual = hash_file(source)
+        actual = target.content_fingerprint()
         if actual != want_hash:
             return (
                 Problem.MODIFIED,
                 f"its content changed since it was saved (fingerprint {actual}, recorded {want_hash})",
             )
     return None
+
+
+def _dataset_rows(target: DatasetTarget, deep: bool) -> int:
+    """Rows of a dataset: every part the manifest lists is there with its size, and its footer reads
+    (``deep``: every row is read)."""
+    dataset = target.dataset()
+    if deep:
+        return sum(batch.num_rows for batch in target.batches())
+    return sum(int(pq.read_metadata(path, filesystem=dataset.filesystem).num_rows) for path in dataset.files)
 
 
 def _load_rows(target: FileTarget, source: str | IO[bytes]) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -143,7 +144,7 @@ def attempt_pickled(payload: bytes) -> bytes:
 
 
 def sweep_temp_files(directories: set[str]) -> int:
-    """Remove temporary files left by dead processes (``.<name>.<pid>.<rand>.tmp``); returns how many."""
+    """Remove temporary files and folders left by dead processes (``.<name>.<pid>.<rand>.tmp``); how many."""
     removed = 0
     for directory in directories:
         try:
@@ -156,7 +157,11 @@ def sweep_temp_files(directories: set[str]) -> int:
             pid = temp_owner(name)
             if pid is not None and (pid == os.getpid() or pid_alive(pid)):
                 continue  # still being written
+            path = os.path.join(directory, name)
             with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(directory, name))
+                if os.path.isdir(path):  # a dataset folder being written (flowlib.targets.dataset)
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
                 removed += 1
     return removed

@@ -89,7 +89,8 @@ def run_transaction(task: Task, body: Callable[[], Any]) -> Record:
         consumed = consumed_inputs(task)
         data = task.data_fingerprint()  # before reading: a change while it runs shows next time
         remove_record(task)
-        body()
+        with task.run_context():
+            body()
         missing = [key for key in task.persist if key not in state.saved]
         if missing:
             raise PersistKeyError(

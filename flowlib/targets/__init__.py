@@ -2,6 +2,8 @@
 
 from flowlib.targets.base import FileTarget, OutputInfo, Target, get_target_class, register_target
 from flowlib.targets.csv import CSVTarget
+from flowlib.targets.dask import DaskTarget
+from flowlib.targets.dataset import DatasetTarget
 from flowlib.targets.json import JSONTarget
 from flowlib.targets.memory import MemoryTarget, clear_memory
 from flowlib.targets.parquet import ParquetTarget
@@ -17,6 +19,8 @@ __all__ = [
     "CSVTarget",
     "JSONTarget",
     "PickleTarget",
+    "DatasetTarget",
+    "DaskTarget",
     "MemoryTarget",
     "clear_memory",
 ]

@@ -97,6 +97,11 @@ class Target(luigi.Target):  # type: ignore[misc]
     def remove(self) -> None:
         """Remove the stored output; nothing happens when it is missing."""
 
+    def content_fingerprint(self) -> str:
+        """Hash the stored content again, as ``save`` fingerprinted it (``verify`` and touched files use it)."""
+        with self.storage.reading(self.path) as source:
+            return hash_file(source)
+
 
 class FileTarget(Target):
     """A target stored as one file, written atomically (temporary file, then rename)."""
