@@ -358,10 +358,11 @@ class Task(LuigiSpeedups):
             >>> import pyarrow.dataset as ds
             >>> Events().output_dataset().to_table(columns=["user"], filter=ds.field("day") == 3)  # doctest: +SKIP
         """
-        target = self._dataset_target(key, "output_dataset")
+        target = self.dataset_target(key, "output_dataset")
         return target.dataset()
 
-    def _dataset_target(self, key: str | None, what: str) -> DatasetTarget:
+    def dataset_target(self, key: str | None, what: str = "dataset_target") -> DatasetTarget:
+        """The dataset target of output ``key`` (the only output when ``None``); ``what`` names the caller in errors."""
         chosen, _single = self._select(key, False)
         if key is None and len(chosen) != 1:
             raise PersistKeyError(f"{self} has outputs {chosen}; name one: {what}(key={chosen[0]!r})")
@@ -406,7 +407,7 @@ class Task(LuigiSpeedups):
                 f"{self}.input_batches() reads one dataset input; requires() gives {len(upstream)} tasks: "
                 "pick one with input_batches(task=name or index)"
             )
-        target = upstream[0]._dataset_target(key, "input_batches")
+        target = upstream[0].dataset_target(key, "input_batches")
         return target.batches(columns=columns, filters=filters, batch_size=batch_size)
 
     # -- saving -----------------------------------------------------------------------
