@@ -98,7 +98,7 @@ def first_run(*, kind: str, shape: str, n: int, directory: str) -> dict[str, Any
         raise RuntimeError(f"flowlib ran {info['ran']} of {n} tasks")
     if info["files"] < n:
         raise RuntimeError(f"{kind} left {info['files']} of {n} output files")
-    return {"seconds": clock.seconds, **info}
+    return {"seconds": clock.seconds, "cpu_seconds": clock.cpu_seconds, **info}
 
 
 def rerun(*, kind: str, shape: str, n: int, directory: str) -> dict[str, Any]:

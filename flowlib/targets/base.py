@@ -15,7 +15,7 @@ from typing import IO, Any, ClassVar
 import luigi
 
 from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
-from flowlib.hashing import hash_file
+from flowlib.hashing import HashingWriter, hash_file
 from flowlib.settings import settings
 from flowlib.storage import FileStat, Storage
 
@@ -89,13 +89,39 @@ class Target(luigi.Target):  # type: ignore[misc]
 
 
 class FileTarget(Target):
-    """A target stored as one file, written atomically (temporary file, then rename)."""
+    """A target stored as one file, written atomically (temporary file, then rename).
+
+    A format implements ``_write(obj, path)``, or, when it writes through a Python file object,
+    ``_write_stream(obj, handle)`` with ``streams = True``: then the file is fingerprinted while it
+    is written instead of read back afterwards.
+    """
+
+    #: ``True`` when the format implements ``_write_stream`` (see the class docstring).
+    streams: ClassVar[bool] = False
 
     def check(self, obj: Any) -> None:
         """Raise :class:`TargetFormatError` when this format cannot hold ``obj``."""
 
     def _write(self, obj: Any, path: str) -> None:
+        with open(path, "wb") as handle:
+            self._write_stream(obj, handle)
+
+    def _write_stream(self, obj: Any, handle: IO[bytes]) -> None:
         raise NotImplementedError
+
+    def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
+        """Write ``obj`` at ``tmp``; its content fingerprint (``unhashed-...`` when fingerprints are off)."""
+        # Content fingerprints make early cutoff and verify possible.
+        if not settings.fingerprint_outputs:
+            self._write(obj, tmp)
+            return "unhashed-" + uuid.uuid4().hex
+        if not self.streams:
+            self._write(obj, tmp)
+            return hash_file(tmp)
+        with open(tmp, "wb") as handle:
+            writer = HashingWriter(handle)
+            self._write_stream(obj, writer)  # type: ignore[arg-type]
+        return writer.fingerprint()
 
     def _read(self, source: str | IO[bytes]) -> Any:
         raise NotImplementedError
@@ -110,13 +136,11 @@ class FileTarget(Target):
         self.check(obj)
         with self.storage.atomic_write(self.path) as tmp:
             try:
-                self._write(obj, tmp)
+                fingerprint = self._write_fingerprinted(obj, tmp)
             except FlowlibError:
                 raise
             except OSError as exc:
                 raise StorageError(f"could not write {self.path!r}: {exc}; earlier outputs are intact") from exc
-            # Content fingerprints make early cutoff and verify possible; hashing costs about 1 s per GB.
-            fingerprint = hash_file(tmp) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
             written = os.stat(tmp)  # the rename keeps the size and modification time (local disks)
         rows, schema = describe(obj)
         mtime = written.st_mtime_ns if self.storage.is_local else None
