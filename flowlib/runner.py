@@ -19,7 +19,6 @@ import cloudpickle
 import luigi
 
 from flowlib.errors import FlowlibError, TaskFailedError
-from flowlib.fingerprint import code_fingerprint
 from flowlib.executor import (
     Attempt,
     execute,
@@ -28,8 +27,10 @@ from flowlib.executor import (
     runs_in_main_process,
     sweep_temp_files,
 )
+from flowlib.fingerprint import code_fingerprint
 from flowlib.plan import Node, Plan, Status, build_plan, refresh
 from flowlib.progress import Progress
+from flowlib.record import read_record
 from flowlib.result import Outcome, RunResult, TaskOutcome
 from flowlib.settings import settings
 from flowlib.task import Task
@@ -159,8 +160,26 @@ class _LocalRun:
         else:
             node.status = Status.COMPLETE
             outcome = TaskOutcome(node.task, Outcome.RAN, node.reason, duration=attempt.duration)
+        if not attempt.error:
+            self._keep_record(node)
         self.outcomes[node.task_id] = outcome
         self.progress.done(node.task, failed=bool(attempt.error))
+
+    @staticmethod
+    def _hand_over(node: Node) -> None:
+        """Give the task the upstream records this run holds, so it does not read them again."""
+        task = node.task
+        if isinstance(task, Task):
+            task.__dict__.pop("_flowlib_record", None)
+            task.__dict__["_flowlib_upstream"] = {d.task_id: d.record for d in node.deps if isinstance(d.task, Task)}
+
+    @staticmethod
+    def _keep_record(node: Node) -> None:
+        """After ``node`` completed: hold its record as written (in this process), else as stored."""
+        task = node.task
+        if isinstance(task, Task):
+            written = task.__dict__.get("_flowlib_record")
+            node.record = written if written is not None else read_record(task)
 
     def _settle(self, node: Node) -> bool:
         """Decide a node without running it, if possible; ``True`` when decided."""
@@ -208,6 +227,7 @@ class _LocalRun:
             if self._settle(node):
                 continue
             self.progress.start(node.task)
+            self._hand_over(node)
             self._record(node, execute(node.task, lambda n=node: self._still_needed(n)))
 
     def _parallel(self) -> None:
@@ -236,6 +256,7 @@ class _LocalRun:
                         finished(node)
                         continue
                     self.progress.start(node.task)
+                    self._hand_over(node)
                     if self.executor == "thread" or runs_in_main_process(node.task):
                         future: Future[Any] = threads.submit(execute, node.task, lambda n=node: self._still_needed(n))
                     else:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -25,7 +25,16 @@ from typing import IO, Any
 from flowlib.errors import StorageError
 from flowlib.settings import settings
 
-__all__ = ["FileStat", "Storage", "LocalStorage", "FsspecStorage", "get_storage", "human_size", "temp_owner", "TEMP_SUFFIX"]
+__all__ = [
+    "FileStat",
+    "Storage",
+    "LocalStorage",
+    "FsspecStorage",
+    "get_storage",
+    "human_size",
+    "temp_owner",
+    "TEMP_SUFFIX",
+]
 
 TEMP_SUFFIX = ".tmp"
 # Object stores publish an upload whole: a reader sees the old object or the new one.
@@ -42,10 +51,13 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_serial = itertools.count()
+
+
 def temp_name(path: str) -> str:
-    """A temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp``."""
+    """A temporary name beside ``path``: ``.<name>.<pid>.<serial>.tmp``, unique among live processes."""
     head, _, tail = path.rpartition("/")
-    return f"{head}/.{tail}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    return f"{head}/.{tail}.{os.getpid()}.{next(_serial):08x}{TEMP_SUFFIX}"
 
 
 def temp_owner(name: str) -> int | None:

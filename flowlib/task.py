@@ -301,12 +301,17 @@ class Task(luigi.Task):  # type: ignore[misc]
 
     # -- execution ----------------------------------------------------------------
     def _consumed(self) -> dict[str, dict[str, str]]:
-        """The output fingerprints of each upstream flowlib task, as its record says now."""
+        """The output fingerprints of each upstream flowlib task, as its record says now.
+
+        A local run hands over the upstream records it holds (``_flowlib_upstream``: read by its
+        plan, or written by this process since); any other upstream record is read from storage.
+        """
         consumed: dict[str, dict[str, str]] = {}
         deps = self.__dict__.get("_flowlib_deps")  # left by the plan that scheduled this run
+        known = self.__dict__.pop("_flowlib_upstream", None) or {}
         for dep in deps if deps is not None else flatten(self.requires()):
             if isinstance(dep, Task):
-                record = read_record(dep)
+                record = known[dep.task_id] if dep.task_id in known else read_record(dep)
                 outputs = (record or {}).get("outputs", {})
                 consumed[dep.task_id] = {k: v.get("fingerprint", "") for k, v in outputs.items()}
         return consumed
@@ -317,6 +322,7 @@ class Task(luigi.Task):  # type: ignore[misc]
         self._flowlib_saved: dict[str, OutputInfo] = {}
         self._flowlib_metadata: dict[str, Any] = {}
         started = time.time()
+        self.__dict__.pop("_flowlib_record", None)
         try:
             consumed = self._consumed()
             remove_record(self)
@@ -326,7 +332,9 @@ class Task(luigi.Task):  # type: ignore[misc]
                 raise PersistKeyError(
                     f"{self}.run() returned without saving {missing}; call self.save(...) for every output in persist"
                 )
-            write_record(self, self._make_record(started, consumed))
+            record = self._make_record(started, consumed)
+            write_record(self, record)
+            self._flowlib_record = record  # what this process wrote: the runner hands it to dependents
         except BaseException:
             self._discard_outputs()
             raise
