@@ -20,7 +20,7 @@ import luigi
 
 from flowlib.fingerprint import pin_fingerprint
 from flowlib.locks import pid_alive, task_lock
-from flowlib.record import read_record
+from flowlib.record import read_record, record_stat
 from flowlib.settings import Settings, settings
 from flowlib.storage import TEMP_SUFFIX, temp_owner
 from flowlib.task import Task
@@ -70,7 +70,11 @@ def max_attempts(task: luigi.Task) -> int:
 
 def record_changed(task: luigi.Task, planned_record: dict[str, Any] | None) -> bool:
     """Whether another process wrote or removed this task's record since the plan read it."""
-    return isinstance(task, Task) and read_record(task) != planned_record
+    if not isinstance(task, Task):
+        return False
+    if planned_record is None and task.target_class.is_file:
+        return record_stat(task) is not None  # still no record file (a stat, not a failed open, per task)
+    return read_record(task) != planned_record
 
 
 def execute(task: luigi.Task, still_needed: Any = None) -> Attempt:

@@ -51,7 +51,7 @@ _DTYPE_NAMES: dict[np.dtype[Any], str] = {}
 
 def _dtype_name(dtype: Any) -> str:
     """``str(dtype)``, remembered for NumPy dtypes (a few microseconds each, for every column of every save)."""
-    if type(dtype) is not np.dtype:  # pandas extension dtypes: categories etc. make them costly to hash
+    if not isinstance(dtype, np.dtype):  # pandas extension dtypes: categories etc. make them costly to hash
         return str(dtype)
     name = _DTYPE_NAMES.get(dtype)
     if name is None:
