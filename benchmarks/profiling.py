@@ -115,8 +115,9 @@ ADVICE: dict[str, str] = {
         "write compact JSON."
     ),
     "hashing outputs": (
-        "Every saved file is read back to hash it (sha256). Hash while writing (a hashing file wrapper), or use a "
-        "faster digest (blake2b), or fingerprint large files by size + mtime + a sampled hash."
+        "Parquet and CSV files are read back to hash them (XXH3-128); pickle and JSON are hashed while written. "
+        "Hash Parquet while writing too (through a Python file object), or fingerprint large files by size + mtime "
+        "+ a sampled hash."
     ),
     "code fingerprint": "inspect.getsource + ast per task class: compute it once per class, never per task.",
     "locks": "Lock files per task: skip them with workers=1 in one process, or take one lock per run.",
