@@ -160,8 +160,10 @@ class _LocalRun:
         else:
             node.status = Status.COMPLETE
             outcome = TaskOutcome(node.task, Outcome.RAN, node.reason, duration=attempt.duration)
-        if not attempt.error:
-            self._keep_record(node)
+        if isinstance(node.task, Task):
+            node.task.__dict__.pop("_flowlib_upstream", None)  # unused when the task was skipped or failed early
+            if not attempt.error:
+                self._keep_record(node)
         self.outcomes[node.task_id] = outcome
         self.progress.done(node.task, failed=bool(attempt.error))
 
@@ -176,10 +178,8 @@ class _LocalRun:
     @staticmethod
     def _keep_record(node: Node) -> None:
         """After ``node`` completed: hold its record as written (in this process), else as stored."""
-        task = node.task
-        if isinstance(task, Task):
-            written = task.__dict__.get("_flowlib_record")
-            node.record = written if written is not None else read_record(task)
+        written = node.task.__dict__.get("_flowlib_record")
+        node.record = written if written is not None else read_record(node.task)
 
     def _settle(self, node: Node) -> bool:
         """Decide a node without running it, if possible; ``True`` when decided."""
