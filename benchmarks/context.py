@@ -79,6 +79,8 @@ class Context:
     workdir: Path
     d6tflow_missing: str | None
     log: Callable[[str], None] = print
+    #: Why Kedro is not measured (``None``: it is).
+    kedro_missing: str | None = None
     memo: dict[tuple[Any, ...], Measured] = field(default_factory=dict)
     complete: dict[tuple[str, str, int], str] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=itertools.count)
@@ -88,7 +90,8 @@ class Context:
         return str(path)
 
     def kinds(self, *kinds: str) -> list[str]:
-        return [k for k in kinds if k != "d6tflow" or self.d6tflow_missing is None]
+        missing = {"d6tflow": self.d6tflow_missing, "kedro": self.kedro_missing}
+        return [k for k in kinds if missing.get(k) is None]
 
     def first_run_spec(self, kind: str, shape: str, n: int) -> tuple[str, Callable[[int], dict[str, Any]]]:
         """A first run in a fresh directory, remembered as the complete flow of ``kind``."""

@@ -1,9 +1,9 @@
 """Measurements on task graphs (cases 1-4), each run by ``benchmarks.child`` in a fresh process.
 
-``kind`` says what is measured: ``flowlib``, ``luigi`` (local scheduler), ``d6tflow`` or
-``floor`` (the least any library could do: construct the same tasks as plain luigi tasks and
-write, or stat, their files directly). Every function returns ``{"seconds": ..., ...}``; the
-clock covers building the root tasks and everything after, never imports.
+``kind`` says what is measured: ``flowlib``, ``luigi`` (local scheduler), ``d6tflow``, ``kedro``
+(a Kedro pipeline, first run only) or ``floor`` (the least any library could do: construct the
+same tasks as plain luigi tasks and write, or stat, their files directly). Every function returns
+``{"seconds": ..., ...}``; the clock covers building the root tasks and everything after, never imports.
 
 Example:
     >>> first_run(kind="floor", shape="chain", n=20, directory="/tmp/flowlib-bench-doc")["tasks"]
@@ -48,6 +48,14 @@ def _prepare(kind: str, directory: str) -> Any:
         return None
     if kind == "d6tflow":
         return _quiet_d6tflow(directory)
+    if kind == "kedro":
+        from benchmarks import kedro_flows
+
+        kedro_flows.quiet_kedro()
+        import kedro.runner  # noqa: F401 - imported here, so the clock does not count it
+        import kedro_datasets.pandas  # noqa: F401
+
+        return kedro_flows
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -78,6 +86,8 @@ def first_run(*, kind: str, shape: str, n: int, directory: str) -> dict[str, Any
             info["ok"] = _luigi_build(roots("luigi", shape, n))
         elif kind == "d6tflow":
             _d6tflow_run(lib, roots("d6tflow", shape, n))
+        elif kind == "kedro":
+            info["ran"] = lib.run_kedro(shape, n, directory)
         else:
             started = time.perf_counter()
             tasks = walk(roots("luigi", shape, n))
@@ -98,7 +108,7 @@ def first_run(*, kind: str, shape: str, n: int, directory: str) -> dict[str, Any
         raise RuntimeError(f"flowlib ran {info['ran']} of {n} tasks")
     if info["files"] < n:
         raise RuntimeError(f"{kind} left {info['files']} of {n} output files")
-    return {"seconds": clock.seconds, **info}
+    return {"seconds": clock.seconds, "cpu_seconds": clock.cpu_seconds, **info}
 
 
 def rerun(*, kind: str, shape: str, n: int, directory: str) -> dict[str, Any]:

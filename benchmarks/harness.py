@@ -141,6 +141,14 @@ class Measured:
         values = [float(s[key]) for s in self.samples if isinstance(s.get(key), (int, float))]
         return statistics.median(values) if values else None
 
+    def cpu(self) -> Measured:
+        """The same runs measured in CPU time (user + system of the measuring process) instead of wall time."""
+        samples = [s for s in self.samples if isinstance(s.get("cpu_seconds"), (int, float))]
+        error = self.error or ("" if samples or not self.samples else "no CPU time was reported")
+        cpu = Measured(f"{self.name} (CPU)", [float(s["cpu_seconds"]) for s in samples], self.details, error)
+        cpu.loads, cpu.others, cpu.samples = self.loads, self.others, samples
+        return cpu
+
     @property
     def ok(self) -> bool:
         return not self.error and bool(self.runs)

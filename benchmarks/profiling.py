@@ -109,16 +109,20 @@ ADVICE: dict[str, str] = {
         "process; hash while writing."
     ),
     "records (JSON)": (
-        "Each task's record is written (json.dumps with indent) and read back (planning, _consumed, refresh). Reuse "
-        "the records read while planning for the run, read upstream records once per run (not once per dependent), "
-        "write compact JSON."
+        "Each task writes its record as a second file beside its output: creating a file costs far more than "
+        "appending to one (a record store holding a family's records in one file would save that); upstream records "
+        "are not read again (the runner hands them over)."
     ),
     "hashing outputs": (
-        "Every saved file is read back to hash it (sha256). Hash while writing (a hashing file wrapper), or use a "
-        "faster digest (blake2b), or fingerprint large files by size + mtime + a sampled hash."
+        "Parquet and CSV files are read back to hash them (XXH3-128); pickle and JSON are hashed while written. "
+        "Hash Parquet while writing too (through a Python file object), or fingerprint large files by size + mtime "
+        "+ a sampled hash."
     ),
     "code fingerprint": "inspect.getsource + ast per task class: compute it once per class, never per task.",
-    "locks": "Lock files per task: skip them with workers=1 in one process, or take one lock per run.",
+    "locks": (
+        "One byte-range lock per task on a shared lock file (no file per task); it keeps two processes running the "
+        "same flow apart, so it stays even with workers=1."
+    ),
     "plan (graph walk)": "The plan walk itself: one pass with dicts keyed by task_id; do not decide a node twice.",
     "preview rendering": "Rendering the tree: build lines with cached labels (str(task) is costly in luigi).",
     "runner and executor": (

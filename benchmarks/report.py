@@ -39,6 +39,13 @@ are noisy on a shared 2-core machine).
   `luigi.build(..., local_scheduler=True, workers=1)`.
 * **d6tflow** 0.2.8: the same flow as `d6tflow.tasks.TaskPqPandas` tasks (its default gzip codec),
   run with `d6tflow.run`. Optional: install the `bench` extra.
+* **Kedro** (first run only): the same flow as a Kedro `Pipeline` of one node per task, each node's
+  output a `kedro_datasets.pandas.ParquetDataset` in a `DataCatalog` (its default snappy codec), run
+  with `SequentialRunner` (telemetry off). Kedro passes every node its inputs, so it loads each
+  upstream output a node requires. Optional: install the `bench` extra.
+
+First runs are reported in wall time and, on the next line, in CPU time (user + system of the
+measuring process): on a shared machine, CPU time is the steadier of the two.
 
 Every measurement runs in a fresh Python process (imports are not timed; building the root tasks
 is). Measurements shorter than 15 s are repeated (3 times in the full suite, alternating the order
@@ -71,7 +78,18 @@ def machine() -> str:
 def versions() -> dict[str, str]:
     """Versions of Python and of the libraries measured."""
     found = {"python": platform.python_version()}
-    for name in ("flowlib", "luigi", "pandas", "pyarrow", "numpy", "d6tflow", "matplotlib"):
+    for name in (
+        "flowlib",
+        "luigi",
+        "pandas",
+        "pyarrow",
+        "numpy",
+        "xxhash",
+        "d6tflow",
+        "kedro",
+        "kedro_datasets",
+        "matplotlib",
+    ):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -227,7 +245,7 @@ def write_report(
         "## How to run",
         "",
         "```",
-        "pip install -e .[bench]        # d6tflow and matplotlib",
+        "pip install -e .[bench]        # d6tflow, Kedro and matplotlib",
         "python -m benchmarks.run       # full suite, writes this file (several minutes)",
         "python -m benchmarks.run --smoke            # small sizes, under a minute (CI)",
         "python -m benchmarks.run --only rerun preview",

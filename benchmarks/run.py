@@ -22,6 +22,7 @@ from benchmarks.data_cases import throughput, workers
 from benchmarks.flows import d6tflow_available
 from benchmarks.graph_cases import depth_breadth, first_run, preview, rerun, scaling
 from benchmarks.harness import LOADS, OTHERS, REPO, load_average
+from benchmarks.kedro_flows import kedro_available
 from benchmarks.profiling import Profile, profile
 from benchmarks.report import as_json, machine, summary_lines, write_report
 
@@ -117,12 +118,18 @@ def main(argv: list[str] | None = None) -> int:
         missing = f"d6tflow is not importable ({missing}); install the bench extra: pip install -e .[bench]"
     elif args.smoke and not args.d6tflow:
         missing = "skipped in smoke mode (add --d6tflow to include it)"
+    kedro_missing = kedro_available()
+    if kedro_missing is not None:
+        kedro_missing = f"not importable ({kedro_missing}); install the bench extra: pip install -e .[bench]"
     log = print
-    ctx = Context(sizes=sizes, smoke=args.smoke, workdir=workdir, d6tflow_missing=missing, log=log)
+    ctx = Context(
+        sizes=sizes, smoke=args.smoke, workdir=workdir, d6tflow_missing=missing, log=log, kedro_missing=kedro_missing
+    )
     start_load = load_average()
     log(f"flowlib benchmarks ({'smoke' if args.smoke else 'full'}): {', '.join(names)}")
     log(f"machine: {machine()}; load average {start_load:.2f}")
     log(f"d6tflow: {'measured' if missing is None else 'not measured: ' + missing}")
+    log(f"Kedro: {'measured' if kedro_missing is None else 'not measured: ' + kedro_missing}")
     results: list[CaseResult] = []
     try:
         for name in names:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Clock", "measured", "PROFILE_ENV", "rss_bytes", "peak_bytes", "reset_peak", "maxrss_bytes"]
+__all__ = ["Clock", "cpu_now", "measured", "PROFILE_ENV", "rss_bytes", "peak_bytes", "reset_peak", "maxrss_bytes"]
 
 #: When set, the measured region is profiled with cProfile and the stats dumped to this path.
 PROFILE_ENV = "FLOWLIB_BENCH_PROFILE"
@@ -24,7 +24,16 @@ PROFILE_ENV = "FLOWLIB_BENCH_PROFILE"
 
 @dataclass
 class Clock:
+    """Wall time and CPU time (user + system of this process) of the measured block."""
+
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def cpu_now() -> float:
+    """User + system CPU seconds this process has used so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 @contextlib.contextmanager
@@ -38,11 +47,12 @@ def measured() -> Iterator[Clock]:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_now()
     try:
         yield clock
     finally:
         clock.seconds = time.perf_counter() - started
+        clock.cpu_seconds = cpu_now() - cpu_started
         if profiler is not None and profile_path:
             profiler.disable()
             profiler.dump_stats(profile_path)

@@ -26,14 +26,15 @@ from typing import Any
 import luigi
 
 from flowlib.errors import FlowlibError
+from flowlib.hashing import algorithm_of
 from flowlib.record import record_path, record_stat
 from flowlib.storage import FileStat
 from flowlib.task import Task
 
 __all__ = ["CompletionCache", "completion_cache", "content_matches"]
 
-# Content fingerprints of files whose time no longer matches their record: (path, size, time, token) -> hash.
-_rehashed: dict[tuple[str, int, int | None, str], str] = {}
+# Content fingerprints of files whose time no longer matches their record: (path, size, time, token, algorithm) -> hash.
+_rehashed: dict[tuple[str, int, int | None, str, str], str] = {}
 
 
 def content_matches(target: Any, found: FileStat, fingerprint: str) -> bool:
@@ -41,14 +42,15 @@ def content_matches(target: Any, found: FileStat, fingerprint: str) -> bool:
 
     The file is hashed once per (size, time, token); files saved without a content hash never match.
     """
-    if not fingerprint or fingerprint.startswith(("unhashed-", "memory-")):
+    algorithm = algorithm_of(fingerprint)
+    if algorithm is None:  # e.g. unhashed-..., memory-...
         return False
-    key = (target.path, found.size, found.mtime_ns, found.token)
+    key = (target.path, found.size, found.mtime_ns, found.token, algorithm)
     known = _rehashed.get(key)
     if known is None:
         try:
-            known = target.content_fingerprint()
-        except (OSError, FlowlibError):
+            known = target.content_fingerprint(like=fingerprint)
+        except (OSError, ValueError, FlowlibError):  # unreadable, or an algorithm this process lacks
             return False
         _rehashed[key] = known
     return known == fingerprint

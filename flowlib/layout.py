@@ -6,7 +6,7 @@ executor's sweep agree on it::
     <root>/<TaskFamily>/<task_id>-<key><suffix>       an output
     <root>/<TaskFamily>/<task_id>.record.json         its record
     <root>/<TaskFamily>/.flowlib.lock                  the family's lock file
-    <folder>/.<name>.<pid>.<random>.tmp                a file being written
+    <folder>/.<name>.<pid>.<serial>.tmp                a file being written
 
 Example:
     >>> output_path("/data", "Train", "Train_abc", "model", ".pkl")
@@ -19,8 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
-import uuid
 
 __all__ = [
     "RECORD_SUFFIX",
@@ -55,10 +55,13 @@ def record_path(root: str, family: str, task_id: str) -> str:
     return f"{root}/{family}/{task_id}{RECORD_SUFFIX}"
 
 
+_serial = itertools.count()
+
+
 def temp_name(path: str) -> str:
-    """A temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp``."""
+    """A temporary name beside ``path``: ``.<name>.<pid>.<serial>.tmp``, unique among live processes."""
     head, _, tail = path.rpartition("/")
-    return f"{head}/.{tail}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"
+    return f"{head}/.{tail}.{os.getpid()}.{next(_serial):08x}{TEMP_SUFFIX}"
 
 
 def is_temp(name: str) -> bool:

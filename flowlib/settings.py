@@ -44,8 +44,8 @@ class Settings:
     rerun_stale_override: bool | None = None
     execution_summary_override: bool | None = None
     parquet_compression: str = "zstd"
-    #: Fingerprint each saved file by its content (SHA-256). ``False`` saves the hashing (about 1 s per GB)
-    #: at the price of early cutoff and of ``verify`` noticing same-size modifications.
+    #: Fingerprint each saved file by its content (XXH3-128, or SHA-256 without xxhash). ``False`` saves the hashing
+    #: (well under 1 s per GB) at the price of early cutoff and of ``verify`` noticing same-size modifications.
     fingerprint_outputs: bool = True
     #: fsync each file before it is renamed into place: outputs then survive a power loss, writes get slower.
     fsync: bool = False

@@ -7,6 +7,7 @@ lists the same facts), what Parquet and pickle keep, and what the memory target 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import flowlib
+from flowlib.hashing import ALGORITHM, algorithm_of, hash_bytes, hash_file
 from flowlib.storage import TEMP_SUFFIX, Storage, get_storage
 from flowlib.targets import (
     CSVTarget,
@@ -159,7 +161,34 @@ def test_output_info_describes_a_frame(fmt, storage):
     assert info.to_dict()["rows"] == 3
     if isinstance(target, FileTarget):
         assert info.bytes == os.path.getsize(target.path) > 0
-        assert len(info.fingerprint) == 32
+        assert algorithm_of(info.fingerprint) == ALGORITHM
+        assert info.fingerprint == hash_file(target.path)
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "json"])
+def test_a_file_fingerprinted_while_written_has_the_fingerprint_of_its_bytes(fmt, storage):
+    # Large enough that the pickled buffers are hashed on the helper thread beside their writes.
+    values = np.random.default_rng(0).standard_normal(3_000_000)
+    obj = {"values": values, "small": [1, 2, 3]} if fmt == "pickle" else {"values": values[:200_000].tolist()}
+    target = make_target(fmt, storage)
+    info = target.save(obj)
+    assert os.path.getsize(target.path) > 2 * (1 << 20)
+    assert info.fingerprint == hash_file(target.path) == hash_bytes(Path(target.path).read_bytes())
+    assert algorithm_of(info.fingerprint) == ALGORITHM
+    changed = make_target(fmt, storage).save({**obj, "small": [1, 2, 4]} if fmt == "pickle" else {"values": [0.0]})
+    assert changed.fingerprint != info.fingerprint
+
+
+def test_a_file_keeps_matching_the_fingerprint_an_earlier_version_recorded(storage):
+    # Earlier versions recorded the first 32 hex digits of SHA-256: the file still checks against them.
+    target = make_target("pickle", storage)
+    target.save([1, 2, 3])
+    data = Path(target.path).read_bytes()
+    old = hashlib.sha256(data).hexdigest()[:32]
+    assert algorithm_of(old) == "sha256"
+    assert hash_file(target.path, like=old) == old
+    assert hash_file(target.path, like="sha256:" + old) == "sha256:" + old
+    assert hash_file(target.path) != old
 
 
 @pytest.mark.parametrize("fmt", ["json", "pickle", "memory"])
@@ -236,7 +265,21 @@ def test_a_refused_save_keeps_the_earlier_output(fmt, storage):
 
 
 def half_writer(cls: type[FileTarget], error: BaseException) -> type[FileTarget]:
-    """A subclass of ``cls`` whose ``_write`` writes half the real file, then raises ``error``."""
+    """A subclass of ``cls`` that writes half the real file, then raises ``error``.
+
+    It fails in the method the format really writes with: ``_write_stream`` for formats that
+    stream (and are fingerprinted while writing), else ``_write``.
+    """
+    if cls.streams:
+
+        def _write_stream(self: FileTarget, obj: Any, handle: Any) -> None:
+            buffer = io.BytesIO()
+            cls._write_stream(self, obj, buffer)
+            data = buffer.getvalue()
+            handle.write(data[: len(data) // 2])
+            raise error
+
+        return type(f"Half{cls.__name__}", (cls,), {"_write_stream": _write_stream})
 
     def _write(self: FileTarget, obj: Any, path: str) -> None:
         cls._write(self, obj, path)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import flowlib
+from flowlib.hashing import ALGORITHM
 from flowlib.record import record_path
 from flowlib.verify import BadOutput, Problem, VerifyReport, verify
 
@@ -150,6 +151,21 @@ def test_same_size_edit_is_reported_modified_by_its_fingerprint():
     assert "fingerprint" in report[0].detail
     # Without hashing, a same-size, same-rows edit goes unnoticed: that is what fingerprints are for.
     assert verify(FLOW, fingerprints=False).ok
+
+
+def test_outputs_saved_without_a_content_hash_verify_clean(monkeypatch):
+    # settings.fingerprint_outputs off: the record holds no content hash, so there is none to contradict.
+    monkeypatch.setattr(flowlib.settings, "fingerprint_outputs", False)
+    flowlib.run(FLOW)
+    assert VfyCsv().metadata()["outputs"]["data"]["fingerprint"].startswith("unhashed-")
+    assert verify(FLOW).ok
+
+
+def test_files_are_checked_with_the_algorithm_their_record_names():
+    flowlib.run(FLOW)
+    fingerprint = VfyCsv().metadata()["outputs"]["data"]["fingerprint"]
+    assert fingerprint.split(":")[0] == ALGORITHM
+    assert verify(FLOW).ok
 
 
 def test_longer_file_is_reported_modified():

@@ -25,7 +25,7 @@ from flowlib.fingerprint import pin_fingerprint
 from flowlib.layout import is_temp, temp_owner
 from flowlib.locks import pid_alive, task_lock
 from flowlib.plan import Node, build_plan, refresh
-from flowlib.record import Record, read_record
+from flowlib.record import Record, read_record, record_stat
 from flowlib.settings import Settings, settings
 from flowlib.task import Task
 
@@ -90,7 +90,13 @@ def still_needed(
     Unchanged record: the plan's verdict stands. Changed: decide again, from ``node`` (the plan's,
     with its upstream) when the caller has it, else from a new plan of the task.
     """
-    if forced or not isinstance(task, Task) or read_record(task) == planned:
+    if forced or not isinstance(task, Task):
+        return True
+    if planned is None and task.target_class.is_file:
+        unchanged = record_stat(task) is None  # still no record: a stat, not a failed open, per task
+    else:
+        unchanged = read_record(task) == planned
+    if unchanged:
         return True
     if node is not None:
         return not refresh(node, rerun_stale)

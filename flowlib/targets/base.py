@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
 import luigi
+import numpy as np
 
 from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
-from flowlib.hashing import hash_file
+from flowlib.hashing import HashingWriter, hash_file
 from flowlib.settings import settings
 from flowlib.storage import FileStat, Storage
 
@@ -46,13 +47,26 @@ class OutputInfo:
         return data
 
 
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    """``str(dtype)``, remembered for NumPy dtypes (a few microseconds each, for every column of every save)."""
+    if not isinstance(dtype, np.dtype):  # pandas extension dtypes: categories etc. make them costly to hash
+        return str(dtype)
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 def describe(obj: Any) -> tuple[int | None, dict[str, str] | None]:
     """Row count and column dtypes of a DataFrame; ``(None, None)`` for other objects."""
     columns = getattr(obj, "columns", None)
     dtypes = getattr(obj, "dtypes", None)
     if columns is None or dtypes is None:
         return None, None
-    return len(obj), {str(c): str(t) for c, t in zip(columns, dtypes, strict=False)}
+    return len(obj), {str(c): _dtype_name(t) for c, t in zip(columns, dtypes.tolist(), strict=False)}
 
 
 class Target(luigi.Target):  # type: ignore[misc]
@@ -97,21 +111,52 @@ class Target(luigi.Target):  # type: ignore[misc]
     def remove(self) -> None:
         """Remove the stored output; nothing happens when it is missing."""
 
-    def content_fingerprint(self) -> str:
-        """Hash the stored content again, as ``save`` fingerprinted it (``verify`` and touched files use it)."""
+    def content_fingerprint(self, like: str | None = None) -> str:
+        """Hash the stored content again, as ``save`` fingerprinted it (``verify`` and touched files use it).
+
+        ``like``: a recorded fingerprint, whose algorithm is used (records of older flowlib versions).
+        """
         with self.storage.reading(self.path) as source:
-            return hash_file(source)
+            return hash_file(source, like=like)
 
 
 class FileTarget(Target):
-    """A target stored as one file, written atomically (temporary file, then rename)."""
+    """A target stored as one file, written atomically (temporary file, then rename).
+
+    A format implements ``_write(obj, path)``, or, when it writes through a Python file object,
+    ``_write_stream(obj, handle)`` with ``streams = True``: then the file is fingerprinted while it
+    is written instead of read back afterwards.
+    """
+
+    #: ``True`` when the format implements ``_write_stream`` (see the class docstring).
+    streams: ClassVar[bool] = False
 
     def check(self, obj: Any) -> None:  # noqa: B027 - most formats check while writing
         """Raise :class:`TargetFormatError` when this format cannot hold ``obj``."""
 
-    @abc.abstractmethod
     def _write(self, obj: Any, path: str) -> None:
-        """Write ``obj`` in this format to the local temporary file ``path``."""
+        """Write ``obj`` in this format to the local temporary file ``path`` (streaming formats: through
+        :meth:`_write_stream`)."""
+        with open(path, "wb") as handle:
+            self._write_stream(obj, handle)
+
+    def _write_stream(self, obj: Any, handle: IO[bytes]) -> None:
+        """Write ``obj`` to an open binary file (formats with ``streams = True``)."""
+        raise NotImplementedError
+
+    def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
+        """Write ``obj`` at ``tmp``; its content fingerprint (``unhashed-...`` when fingerprints are off)."""
+        # Content fingerprints make early cutoff and verify possible.
+        if not settings.fingerprint_outputs:
+            self._write(obj, tmp)
+            return "unhashed-" + uuid.uuid4().hex
+        if not self.streams:
+            self._write(obj, tmp)
+            return hash_file(tmp)
+        with open(tmp, "wb") as handle:
+            writer = HashingWriter(handle)
+            self._write_stream(obj, writer)  # type: ignore[arg-type]
+        return writer.fingerprint()
 
     @abc.abstractmethod
     def _read(self, source: str | IO[bytes]) -> Any:
@@ -127,13 +172,11 @@ class FileTarget(Target):
         self.check(obj)
         with self.storage.atomic_write(self.path) as tmp:
             try:
-                self._write(obj, tmp)
+                fingerprint = self._write_fingerprinted(obj, tmp)
             except FlowlibError:
                 raise
             except OSError as exc:
                 raise StorageError(f"could not write {self.path!r}: {exc}; earlier outputs are intact") from exc
-            # Content fingerprints make early cutoff and verify possible; hashing costs about 1 s per GB.
-            fingerprint = hash_file(tmp) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
             written = os.stat(tmp)  # the rename keeps the size and modification time (local disks)
         rows, schema = describe(obj)
         mtime = written.st_mtime_ns if self.storage.is_local else None

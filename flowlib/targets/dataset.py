@@ -309,7 +309,7 @@ class DatasetTarget(Target):
         )
         yield from scanner.to_batches()
 
-    def content_fingerprint(self) -> str:
+    def content_fingerprint(self, like: str | None = None) -> str:
         """Hash every part again and combine them as ``save`` did (what ``verify`` and a touched manifest use)."""
         manifest = self.manifest()
         parts = []

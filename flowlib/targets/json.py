@@ -167,7 +167,9 @@ class JSONTarget(FileTarget):
         except RecursionError:
             raise TargetFormatError("JSON cannot hold an object nested this deeply; use TaskPickle") from None
 
-    def _write(self, obj: Any, path: str) -> None:
+    streams = True
+
+    def _write_stream(self, obj: Any, handle: IO[bytes]) -> None:
         try:
             if isinstance(obj, pd.DataFrame):
                 text = _frame_to_text(obj)
@@ -176,8 +178,7 @@ class JSONTarget(FileTarget):
             data = text.encode("utf-8")
         except (TypeError, ValueError, NotImplementedError, OverflowError) as exc:
             raise TargetFormatError(f"JSON cannot hold this object: {exc}; use TaskParquet or TaskPickle") from exc
-        with open(path, "wb") as handle:
-            handle.write(data)
+        handle.write(data)
 
     def _read(self, source: str | IO[bytes]) -> Any:
         if isinstance(source, str):

@@ -67,7 +67,9 @@ class ParquetTarget(FileTarget):
         keep_index = True if obj.shape[1] == 0 else None
         try:
             table = pa.Table.from_pandas(obj, preserve_index=keep_index)
-            pq.write_table(table, path, compression=settings.parquet_compression)
+            # An open native file: writing to a path would resolve a filesystem for it on every save.
+            with pa.OSFile(path, "wb") as sink:
+                pq.write_table(table, sink, compression=settings.parquet_compression)
         except OSError:
             raise
         except (pa.ArrowException, TypeError, ValueError) as exc:

@@ -25,15 +25,16 @@ class PickleTarget(FileTarget):
     suffix = ".pkl"
     unreadable_because = ", or it needs a module this process cannot import"
 
-    def _write(self, obj: Any, path: str) -> None:
-        with open(path, "wb") as handle:
-            try:
-                cloudpickle.dump(obj, handle, protocol=5)
-            except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
-                raise TargetFormatError(
-                    f"cannot pickle {type(obj).__name__}: {type(exc).__name__}: {exc}; save the data it holds "
-                    "instead of the object (e.g. not open files, locks or connections)"
-                ) from exc
+    streams = True
+
+    def _write_stream(self, obj: Any, handle: IO[bytes]) -> None:
+        try:
+            cloudpickle.dump(obj, handle, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+            raise TargetFormatError(
+                f"cannot pickle {type(obj).__name__}: {type(exc).__name__}: {exc}; save the data it holds "
+                "instead of the object (e.g. not open files, locks or connections)"
+            ) from exc
 
     def _read(self, source: str | IO[bytes]) -> Any:
         if isinstance(source, str):
