@@ -72,7 +72,6 @@ __all__ = [
     "TaskDataset",
     "TaskDask",
     "DataFlowTask",  # noqa: F405 - imported on first use (see _LAZY)
-
     "Source",  # noqa: F405 - imported on first use
     "Publish",  # noqa: F405 - imported on first use
     "requires",

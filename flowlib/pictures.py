@@ -129,8 +129,13 @@ class FlowGraph:
     def save(self, path: str | Path) -> Path:
         """Write the picture; the suffix picks the format: ``.dot``/``.gv``, ``.mmd``/``.mermaid`` or ``.svg``."""
         target = Path(path)
-        writers = {".dot": self.to_dot, ".gv": self.to_dot, ".mmd": self.to_mermaid, ".mermaid": self.to_mermaid,
-                   ".svg": self.to_svg}
+        writers = {
+            ".dot": self.to_dot,
+            ".gv": self.to_dot,
+            ".mmd": self.to_mermaid,
+            ".mermaid": self.to_mermaid,
+            ".svg": self.to_svg,
+        }
         writer = writers.get(target.suffix.lower())
         if writer is None:
             raise FlowlibError(f"cannot save a graph as {target.name!r}; use a .dot, .mmd or .svg file name")

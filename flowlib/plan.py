@@ -135,6 +135,7 @@ class Plan:
                 stack.extend(neighbours(node))
         return [n for n in self.nodes if n.task_id in seen]
 
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many long-lived objects.

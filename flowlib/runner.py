@@ -74,7 +74,10 @@ def run(
     forced_tasks = as_task_list(forced, "flowlib.run(forced=...)")
     summary = settings.execution_summary if execution_summary is None else execution_summary
     plan = build_plan(
-        roots, rerun_stale=rerun_stale, forced=forced_tasks, forced_all=forced_all,
+        roots,
+        rerun_stale=rerun_stale,
+        forced=forced_tasks,
+        forced_all=forced_all,
         forced_all_upstream=forced_all_upstream,
     )
     if confirm:
@@ -91,8 +94,7 @@ def run(
         done = backend.execute(plan, options)
     finally:
         settings.dask_scheduler_override = before
-    result = RunResult(done.outcomes, scheduler=done.scheduler, elapsed=time.perf_counter() - started,
-                       extra=done.extra)
+    result = RunResult(done.outcomes, scheduler=done.scheduler, elapsed=time.perf_counter() - started, extra=done.extra)
     logger.info("%s", result)
     _shown(result, summary)
     if abort and done.first_failure is not None:

@@ -68,6 +68,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Keys = str | Sequence[str] | None
+
+
 def _check_persist(cls: type) -> None:
     persist = cls.__dict__.get("persist")
     if persist is None:

@@ -67,15 +67,25 @@ def test_two_worker_processes_run_each_task_exactly_once(tmp_path, luigid, run_l
     script.write_text(WORKER)
     luigi_cfg = tmp_path / "client.cfg"
     luigi_cfg.write_text(f"[flowlib]\nscheduler = {luigid.url}\n")
-    base = dict(os.environ, FLOWLIB_DIR=str(data), FLOWS_RUN_LOG=str(run_log), FLOWS_SLEEP="0.3",
-                PYTHONPATH=str(TESTS_DIR))
+    base = dict(
+        os.environ, FLOWLIB_DIR=str(data), FLOWS_RUN_LOG=str(run_log), FLOWS_SLEEP="0.3", PYTHONPATH=str(TESTS_DIR)
+    )
     base.pop("FLOWLIB_SCHEDULER", None)
     envs = [
         dict(base, FLOWLIB_SCHEDULER=luigid.url),  # the environment variable
         dict(base, LUIGI_CONFIG_PATH=str(luigi_cfg)),  # [flowlib] scheduler in luigi's config
     ]
-    workers = [subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for env in envs]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script)],
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for env in envs
+    ]
     reports = []
     for process in workers:
         out, err = process.communicate(timeout=180)
@@ -159,8 +169,11 @@ def test_memory_tasks_need_one_worker_on_a_scheduler(luigid):
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("127.0.0.1:8082", "http://127.0.0.1:8082/"), ("http://host:1/", "http://host:1/"),
-     ("https://sched.example:443", "https://sched.example:443/")],
+    [
+        ("127.0.0.1:8082", "http://127.0.0.1:8082/"),
+        ("http://host:1/", "http://host:1/"),
+        ("https://sched.example:443", "https://sched.example:443/"),
+    ],
 )
 def test_normalise_url(given, expected):
     assert normalise_url(given) == expected

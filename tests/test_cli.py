@@ -38,8 +38,9 @@ def cli(tmp_path):
         env = dict(os.environ, FLOWLIB_DIR=str(data), FLOWS_RUN_LOG=str(log))
         env.pop("FLOWLIB_SCHEDULER", None)
         env["PYTHONPATH"] = str(REPO)  # this checkout's flowlib, whichever one the console script was installed from
-        return subprocess.run([flowlib_command(), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=120, input=stdin)
+        return subprocess.run(
+            [flowlib_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, input=stdin
+        )
 
     call.data = data  # type: ignore[attr-defined]
     call.log = log  # type: ignore[attr-defined]
@@ -207,8 +208,10 @@ def test_more_usage_errors_in_process(capsys, args, message):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", f"{FLOW}:Tagged", "--label", "x", "--sizes", "1,2"],
-         "bad value for --sizes of Tagged: '1,2' is not a valid List ("),
+        (
+            ["run", f"{FLOW}:Tagged", "--label", "x", "--sizes", "1,2"],
+            "bad value for --sizes of Tagged: '1,2' is not a valid List (",
+        ),
         (["run", f"{FLOW}:Tagged", "--label", "x", "--sizes", "1,2"], "; it takes a list, e.g. --sizes '[1, 2]'"),
         (["run", f"{FLOW}:Tagged", "--label", "x", "--max-depth", "deep"], "it takes an int, e.g. --max-depth 3"),
         (["run", f"{FLOW}:Tagged"], "Tagged needs --label (a string; it has no default), e.g. --label VALUE"),

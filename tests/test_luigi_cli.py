@@ -18,8 +18,14 @@ TESTS_DIR = Path(__file__).parent
 REPO = TESTS_DIR.parent
 
 
-def luigi_cli(*args: str, data: Path, cwd: Path = TESTS_DIR, pythonpath: Path | None = TESTS_DIR,
-              log: Path | None = None, module_mode: bool = False) -> subprocess.CompletedProcess[str]:
+def luigi_cli(
+    *args: str,
+    data: Path,
+    cwd: Path = TESTS_DIR,
+    pythonpath: Path | None = TESTS_DIR,
+    log: Path | None = None,
+    module_mode: bool = False,
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, FLOWLIB_DIR=str(data))
     for name in ("PYTHONPATH", "FLOWLIB_SCHEDULER", "FLOWS_RUN_LOG"):
         env.pop(name, None)
@@ -57,8 +63,20 @@ def test_luigi_cli_runs_a_flow_at_flowlib_paths(tmp_path):
 
 def test_luigi_parses_parameters_to_the_same_task_ids(tmp_path):
     data = tmp_path / "data"
-    result = luigi_cli("--module", "flows.pipeline", "Tagged", "--label", "a b", "--sizes", "[3,4]",
-                       "--max-depth", "7", "--verbose", "--local-scheduler", data=data)
+    result = luigi_cli(
+        "--module",
+        "flows.pipeline",
+        "Tagged",
+        "--label",
+        "a b",
+        "--sizes",
+        "[3,4]",
+        "--max-depth",
+        "7",
+        "--verbose",
+        "--local-scheduler",
+        data=data,
+    )
     assert result.returncode == 0, result.stderr
     flowlib.set_dir(data)
     task = Tagged(label="a b", sizes=[3, 4], max_depth=7, verbose=True)
@@ -68,8 +86,17 @@ def test_luigi_parses_parameters_to_the_same_task_ids(tmp_path):
 
 def test_python_dash_m_luigi_imports_from_the_current_directory(tmp_path):
     data = tmp_path / "data"
-    result = luigi_cli("--module", "flows.pipeline", "Numbers", "--n", "3", "--local-scheduler",
-                       data=data, pythonpath=None, module_mode=True)
+    result = luigi_cli(
+        "--module",
+        "flows.pipeline",
+        "Numbers",
+        "--n",
+        "3",
+        "--local-scheduler",
+        data=data,
+        pythonpath=None,
+        module_mode=True,
+    )
     assert result.returncode == 0, result.stderr
     flowlib.set_dir(data)
     assert Numbers(n=3).output_load()["x"].tolist() == [0, 1, 2]
@@ -77,8 +104,9 @@ def test_python_dash_m_luigi_imports_from_the_current_directory(tmp_path):
 
 def test_a_failing_task_leaves_no_output_and_luigi_reports_it(tmp_path):
     data = tmp_path / "data"
-    result = luigi_cli("--module", "flows.pipeline", "Broken", "--local-scheduler", "--retcode-task-failed", "5",
-                       data=data)
+    result = luigi_cli(
+        "--module", "flows.pipeline", "Broken", "--local-scheduler", "--retcode-task-failed", "5", data=data
+    )
     assert result.returncode == 5
     assert "broken on purpose" in result.stderr
     flowlib.set_dir(data)
@@ -91,8 +119,17 @@ def test_a_failing_task_leaves_no_output_and_luigi_reports_it(tmp_path):
 def test_the_issue_command_on_the_example(tmp_path):
     """`luigi --module examples.ml_workflow Train --scale 2 --local-scheduler`, from the repository root."""
     data = tmp_path / "data"
-    result = luigi_cli("--module", "examples.ml_workflow", "Train", "--scale", "2", "--local-scheduler",
-                       data=data, cwd=REPO, pythonpath=REPO)
+    result = luigi_cli(
+        "--module",
+        "examples.ml_workflow",
+        "Train",
+        "--scale",
+        "2",
+        "--local-scheduler",
+        data=data,
+        cwd=REPO,
+        pythonpath=REPO,
+    )
     assert result.returncode == 0, result.stderr
     assert "3 ran successfully" in result.stderr
 

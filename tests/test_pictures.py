@@ -37,8 +37,12 @@ def test_to_dot_has_every_task_each_edge_once_and_statuses():
     dot = flowlib.graph(Scored()).to_dot()
     assert dot.startswith("digraph flow {") and dot.rstrip().endswith("}")
     nodes = dot_nodes(dot)
-    assert set(nodes) == {"Numbers(n=10)", "Scaled(n=10, scale=1.0)", "Fitted(n=10, scale=1.0, with_tail=False)",
-                          "Scored(n=10, scale=1.0, with_tail=False)"}
+    assert set(nodes) == {
+        "Numbers(n=10)",
+        "Scaled(n=10, scale=1.0)",
+        "Fitted(n=10, scale=1.0, with_tail=False)",
+        "Scored(n=10, scale=1.0, with_tail=False)",
+    }
     assert "COMPLETE" in nodes["Numbers(n=10)"] and COMPLETE_BORDER in nodes["Numbers(n=10)"]
     scored = nodes["Scored(n=10, scale=1.0, with_tail=False)"]
     assert "PENDING (no output)" in scored and PENDING_BORDER in scored
@@ -72,7 +76,7 @@ def test_to_mermaid():
 def test_labels_are_escaped():
     task = Tagged(label='say "hi" <b>#1</b> \\ ok')
     dot = flowlib.graph(task).to_dot()
-    assert r'say \"hi\" <b>#1</b> \\ ok' in dot
+    assert r"say \"hi\" <b>#1</b> \\ ok" in dot
     mermaid = flowlib.graph(task).to_mermaid()
     assert "say #quot;hi#quot; #lt;b#gt;#35;1#lt;/b#gt;" in mermaid
     assert mermaid.count('"') == 2 * 1  # only the label's own quotes

@@ -48,8 +48,12 @@ def test_a_record_round_trips_through_json_with_its_format_version():
 
 
 def test_a_record_of_the_first_format_still_reads():
-    old = {"task_family": "A", "task_id": "A_1", "code": "abc", "outputs": {"data": {"path": "p", "fingerprint": "f",
-                                                                                     "bytes": 3}}}
+    old = {
+        "task_family": "A",
+        "task_id": "A_1",
+        "code": "abc",
+        "outputs": {"data": {"path": "p", "fingerprint": "f", "bytes": 3}},
+    }
     record = Record.from_json(json.dumps(old))
     assert record.family == "A" and record.outputs["data"].bytes == 3 and record.data is None
 

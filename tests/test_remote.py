@@ -40,8 +40,9 @@ def moto(tmp_path_factory):
 def s3_client(moto):
     import boto3
 
-    return boto3.client("s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
-                        region_name=REGION)
+    return boto3.client(
+        "s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
+    )
 
 
 def s3_options(moto) -> dict:
@@ -92,8 +93,9 @@ def test_a_flow_on_s3_runs_previews_loads_and_reruns_nothing(moto, s3_root):
     head, tail = Scaled().output_load()
     assert head["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and len(tail) == 5
 
-    record = json.loads(s3_client(moto).get_object(Bucket=s3_root, Key=expected_keys([Scored()], "prefix")[0])["Body"]
-                        .read())
+    record = json.loads(
+        s3_client(moto).get_object(Bucket=s3_root, Key=expected_keys([Scored()], "prefix")[0])["Body"].read()
+    )
     assert isinstance(record, dict) and record and Scored().metadata() is not None
 
     again = flowlib.run(Scored())
@@ -192,12 +194,23 @@ def test_worker_threads_on_s3(moto, s3_root):
 
 @needs_s3
 def test_the_flowlib_command_on_s3(moto, bucket, tmp_path):
-    env = dict(os.environ, AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
-               AWS_DEFAULT_REGION=REGION)
+    env = dict(
+        os.environ,
+        AWS_ENDPOINT_URL=moto.url,
+        AWS_ACCESS_KEY_ID=KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        AWS_DEFAULT_REGION=REGION,
+    )
     for name in ("FLOWLIB_DIR", "FLOWLIB_SCHEDULER"):
         env.pop(name, None)
     env["PYTHONPATH"] = str(TESTS_DIR.parent)  # this checkout's flowlib
-    command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Scored", "--dir", f"s3://{bucket}/cli"]
+    command = [
+        str(Path(sys.executable).parent / "flowlib"),
+        "run",
+        "flows.pipeline:Scored",
+        "--dir",
+        f"s3://{bucket}/cli",
+    ]
     result = subprocess.run(command, cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert keys(moto, bucket, "cli/") == expected_keys(FLOW, "cli")
@@ -216,8 +229,9 @@ def test_a_flow_on_a_memory_url():
     assert Scored().output_load() == {"gap": 5.0}
     assert flowlib.run(Scored()).ran == []
     storage = get_storage(flowlib.settings.dir)
-    assert sorted(storage.list_files(storage.root)) == [f"{storage.root}/{k.split('/', 1)[1]}"
-                                                        for k in expected_keys(FLOW, "x")]
+    assert sorted(storage.list_files(storage.root)) == [
+        f"{storage.root}/{k.split('/', 1)[1]}" for k in expected_keys(FLOW, "x")
+    ]
 
 
 def test_worker_processes_on_a_memory_url():
@@ -241,13 +255,23 @@ def test_workers_share_an_s3_root_through_a_central_scheduler(moto, bucket, tmp_
     server = start_luigid(tmp_path / "luigid")
     try:
         log = tmp_path / "runs.log"
-        env = dict(os.environ, FLOWLIB_DIR=f"s3://{bucket}/shared", FLOWLIB_SCHEDULER=server.url,
-                   AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
-                   AWS_DEFAULT_REGION=REGION, FLOWS_RUN_LOG=str(log), FLOWS_SLEEP="0.2")
+        env = dict(
+            os.environ,
+            FLOWLIB_DIR=f"s3://{bucket}/shared",
+            FLOWLIB_SCHEDULER=server.url,
+            AWS_ENDPOINT_URL=moto.url,
+            AWS_ACCESS_KEY_ID=KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET,
+            AWS_DEFAULT_REGION=REGION,
+            FLOWS_RUN_LOG=str(log),
+            FLOWS_SLEEP="0.2",
+        )
         env["PYTHONPATH"] = str(TESTS_DIR.parent)  # this checkout's flowlib
         command = [str(Path(sys.executable).parent / "flowlib"), "run", "flows.pipeline:Gather", "--width", "4"]
-        workers = [subprocess.Popen(command, cwd=TESTS_DIR, env=env, text=True, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE) for _ in range(2)]
+        workers = [
+            subprocess.Popen(command, cwd=TESTS_DIR, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
         for process in workers:
             out, err = process.communicate(timeout=180)
             assert process.returncode == 0, out + err

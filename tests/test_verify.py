@@ -157,13 +157,13 @@ def test_outputs_saved_without_a_content_hash_verify_clean(monkeypatch):
     # settings.fingerprint_outputs off: the record holds no content hash, so there is none to contradict.
     monkeypatch.setattr(flowlib.settings, "fingerprint_outputs", False)
     flowlib.run(FLOW)
-    assert VfyCsv().metadata()["outputs"]["data"]["fingerprint"].startswith("unhashed-")
+    assert VfyCsv().metadata().outputs["data"].fingerprint.startswith("unhashed-")
     assert verify(FLOW).ok
 
 
 def test_files_are_checked_with_the_algorithm_their_record_names():
     flowlib.run(FLOW)
-    fingerprint = VfyCsv().metadata()["outputs"]["data"]["fingerprint"]
+    fingerprint = VfyCsv().metadata().outputs["data"].fingerprint
     assert fingerprint.split(":")[0] == ALGORITHM
     assert verify(FLOW).ok
 

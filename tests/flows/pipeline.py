@@ -95,7 +95,6 @@ class Tagged(flowlib.TaskJSON):
         self.save({"label": self.label, "sizes": sizes, "max_depth": self.max_depth, "verbose": self.verbose})
 
 
-
 class Gather(flowlib.TaskJSON):
     """Sums ``width`` independent Numbers tasks: a flow several workers can share."""
 

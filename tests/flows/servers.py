@@ -92,9 +92,21 @@ def start_luigid(directory: Path, *, config: str = "") -> Server:
     log = directory / "luigid.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [luigid, "--address", "127.0.0.1", "--port", str(port),
-             "--state-path", str(directory / "state.pickle"), "--logdir", str(directory / "logs")],
-            cwd=directory, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                luigid,
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--state-path",
+                str(directory / "state.pickle"),
+                "--logdir",
+                str(directory / "logs"),
+            ],
+            cwd=directory,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     _wait_until_answers(server, server.url + "/api/task_list?data=" + urllib.parse.quote('{"status": "DONE"}'))
@@ -116,8 +128,9 @@ def start_moto(directory: Path) -> Server:
     command = [moto] if moto else [sys.executable, "-m", "moto.server"]
     log = directory / "moto.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command + ["-H", "127.0.0.1", "-p", str(port)],
-                                   cwd=directory, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command + ["-H", "127.0.0.1", "-p", str(port)], cwd=directory, stdout=out, stderr=subprocess.STDOUT
+        )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     _wait_until_answers(server, server.url + "/moto-api/")
     return server
