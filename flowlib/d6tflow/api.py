@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -95,9 +94,7 @@ def run(
     if not settings.check_dependencies:
         roots = [t for t in roots if not (isinstance(t, tasks_module.TaskData) and t.complete(cascade=False))]
     show_summary = settings.execution_summary if execution_summary is None else bool(execution_summary)
-    own_summary = "execution_summary" in inspect.signature(flowlib.run).parameters
-    if own_summary:
-        passed["execution_summary"] = show_summary
+    passed["execution_summary"] = show_summary  # flowlib.run shows the summary as d6tflow's run does
     try:
         result = flowlib.run(
             roots,
@@ -115,8 +112,6 @@ def run(
         error = RunFailedError(str(exc), task=exc.task, traceback=exc.traceback)
         error.result = getattr(exc, "result", None)  # type: ignore[attr-defined]
         raise error from exc
-    if show_summary and not own_summary:
-        print(result)  # d6tflow prints its execution summary; flowlib's run will do so itself
     return result
 
 
