@@ -6,22 +6,16 @@ readers trust only what the manifest lists, so a failed save leaves the old data
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 
 import pandas as pd
 import pytest
-from flows.servers import start_moto
+from flows.servers import needs_s3, s3_client, s3_options, start_moto
 
 import flowlib
 from flowlib.targets.dataset import MANIFEST
 
-KEY, SECRET, REGION = "testing-key", "testing-secret", "us-east-1"
-
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("moto", "s3fs", "boto3", "flask")),
-    reason="moto[server], s3fs and boto3 are needed for the S3 tests",
-)
+pytestmark = needs_s3
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +27,10 @@ def moto(tmp_path_factory):
 
 @pytest.fixture
 def bucket(moto):
-    import boto3
-
     name = f"ds-{uuid.uuid4().hex[:10]}"
-    client = boto3.client(
-        "s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
-    )
+    client = s3_client(moto)
     client.create_bucket(Bucket=name)
-    options = {"client_kwargs": {"endpoint_url": moto.url, "region_name": REGION}, "key": KEY, "secret": SECRET}
-    flowlib.set_dir(f"s3://{name}/flows", storage_options=options)
+    flowlib.set_dir(f"s3://{name}/flows", storage_options=s3_options(moto))
 
     def keys(prefix: str = "") -> list[str]:
         listing = client.list_objects_v2(Bucket=name, Prefix=prefix)

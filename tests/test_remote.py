@@ -6,7 +6,6 @@ S3 tests are skipped.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,18 +15,12 @@ from pathlib import Path
 
 import pytest
 from flows.pipeline import Gather, Numbers, Scaled, Scored
-from flows.servers import start_moto
+from flows.servers import KEY, REGION, SECRET, needs_s3, s3_client, s3_options, start_moto
 
 import flowlib
 from flowlib.storage import get_storage
 
 TESTS_DIR = Path(__file__).parent
-KEY, SECRET, REGION = "testing-key", "testing-secret", "us-east-1"
-
-needs_s3 = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("moto", "s3fs", "boto3", "flask")),
-    reason="moto[server], s3fs and boto3 are needed for the S3 tests",
-)
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +28,6 @@ def moto(tmp_path_factory):
     server = start_moto(tmp_path_factory.mktemp("moto"))
     yield server
     server.stop()
-
-
-def s3_client(moto):
-    import boto3
-
-    return boto3.client(
-        "s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
-    )
-
-
-def s3_options(moto) -> dict:
-    return {"client_kwargs": {"endpoint_url": moto.url, "region_name": REGION}, "key": KEY, "secret": SECRET}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ until it answers, and is always stopped by the caller (use them in fixtures).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 PYTHON_BIN = Path(sys.executable).parent
 
@@ -134,3 +137,26 @@ def start_moto(directory: Path) -> Server:
     server = Server(process, f"http://127.0.0.1:{port}", log)
     _wait_until_answers(server, server.url + "/moto-api/")
     return server
+
+
+#: Credentials moto accepts (any will do); the tests' S3 clients and flowlib roots use these.
+KEY, SECRET, REGION = "testing-key", "testing-secret", "us-east-1"
+
+needs_s3 = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("moto", "s3fs", "boto3", "flask")),
+    reason="moto[server], s3fs and boto3 are needed for the S3 tests",
+)
+
+
+def s3_client(moto: Server) -> Any:
+    """A boto3 S3 client talking to the moto server."""
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=moto.url, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
+    )
+
+
+def s3_options(moto: Server) -> dict[str, Any]:
+    """fsspec / s3fs storage options for the moto server."""
+    return {"client_kwargs": {"endpoint_url": moto.url, "region_name": REGION}, "key": KEY, "secret": SECRET}
