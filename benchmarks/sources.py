@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 import flowlib
+from flowlib.record import record_path
 from flowlib.sources import Field, FileFeed, Schema, use
 
 __all__ = ["main", "Reading", "query_case", "planning_case"]
@@ -184,7 +185,7 @@ def planning_case(folder: Path, tasks: int, repeats: int) -> list[tuple[str, flo
             for task, path in zip(construct(), feed.files.values(), strict=True):
                 os.stat(path)
                 os.stat(task.output()["data"].path)
-                os.stat(os.path.join(os.path.dirname(task.output()["data"].path), f"{task.task_id}.record.json"))
+                os.stat(record_path(task))  # the family's record log
 
         with Contention() as busy:
             medians = interleaved({"plan": plan, "stat": construct_and_stat}, repeats)

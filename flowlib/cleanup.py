@@ -8,7 +8,9 @@ would remove and the bytes it would free, and removes them only with
 
 Only files flowlib writes are considered: in ``<root>/<TaskFamily>/``, named after
 a task of that family (``<task_id>-<output>.<ext>``, ``<task_id>.record.json``) or
-a temporary file of one (``.<name>.<pid>.<random>.tmp``). Anything else under the
+a temporary file of one (``.<name>.<pid>.<random>.tmp``). A record in a family's log
+is listed as ``<root>/<TaskFamily>/.flowlib-records.jsonl#<task_id>``; removing it
+rewrites the log without it. Anything else under the
 root (raw data, notes) is never listed. Outputs and records of every task of the
 given flows are kept, whatever their status; a temporary file is listed only when
 the process that wrote it is gone (on this machine). A dataset output (a folder of
@@ -33,10 +35,10 @@ from dataclasses import dataclass
 
 import luigi
 
-from flowlib.layout import is_temp, temp_owner
+from flowlib.layout import RECORD_LOG, is_temp, temp_owner
 from flowlib.locks import pid_alive
 from flowlib.plan import as_task_list, build_plan
-from flowlib.record import RECORD_SUFFIX, record_path
+from flowlib.record import RECORD_SUFFIX, LogRecordStore, RecordKey, key_for, log_records, records_for
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage, human_size
 from flowlib.targets import DatasetTarget
@@ -100,12 +102,19 @@ def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, roo
     removed: list[str] = []
     failed: list[str] = []
     freed = 0
+    dropped: dict[tuple[str, str], tuple[Storage, set[str]]] = {}
     for storage, path in found:
         try:
             size = _size(storage, path)
         except FileNotFoundError:
             continue  # gone meanwhile
         if dry_run:
+            removed.append(path)
+            freed += size
+            continue
+        entry = _log_entry(storage, path)
+        if entry is not None:  # removed below, one rewrite of the log per family
+            dropped.setdefault((storage.url, entry.family), (storage, set()))[1].add(entry.task_id)
             removed.append(path)
             freed += size
             continue
@@ -118,11 +127,34 @@ def clean(tasks: luigi.Task | Iterable[luigi.Task], *, dry_run: bool = True, roo
         logger.info("removed %s (%d bytes)", path, size)
         removed.append(path)
         freed += size
+    for (_url, family), (storage, task_ids) in dropped.items():
+        try:
+            log_records.drop(storage, family, task_ids)
+        except OSError as exc:
+            logger.warning("could not rewrite the record log of %s: %s", family, exc)
+            failed.extend(p for p in removed if p.rpartition("#")[2] in task_ids)
+        else:
+            logger.info("removed %d records of %s from its log", len(task_ids), family)
+    removed = [p for p in removed if p not in failed]
     return CleanReport(tuple(removed), freed, dry_run, tuple(failed))
 
 
+def _log_entry(storage: Storage, path: str) -> RecordKey | None:
+    """The record a ``<log>#<task_id>`` entry names; ``None`` for a file."""
+    log, hash_mark, task_id = path.partition("#")
+    if not hash_mark:
+        return None
+    return RecordKey(storage, log.rsplit("/", 2)[-2], task_id)
+
+
 def _size(storage: Storage, path: str) -> int:
-    """Bytes of a file, or of every file in a dataset folder."""
+    """Bytes of a file, of every file in a dataset folder, or of a record's line in a log."""
+    entry = _log_entry(storage, path)
+    if entry is not None:
+        found = log_records.stat(entry)
+        if found is None:
+            raise FileNotFoundError(path)
+        return found.size
     if path.endswith(DatasetTarget.suffix) or is_temp(path.rpartition("/")[2]):
         files = storage.list_files(path)
         if files:
@@ -143,6 +175,7 @@ def _remove(storage: Storage, path: str) -> None:
 def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tuple[Storage, str]]:
     """``(storage, path)`` of every orphaned file or dataset folder, sorted by path."""
     keep: set[str] = set()
+    kept_ids: set[tuple[str, str]] = set()  # (root, task_id): records kept in logs
     storages: dict[str, Storage] = {}
     for node in build_plan(as_task_list(tasks, "flowlib.orphans() / clean()"), rerun_stale=False).nodes:
         task = node.task
@@ -151,7 +184,9 @@ def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tu
         storage = task.storage()
         storages.setdefault(storage.url, storage)
         keep.update(target.path for target in task.output().values())
-        keep.add(record_path(task))
+        key = key_for(task)
+        keep.add(key.path)  # a record of its own (object stores, older flowlib)
+        kept_ids.add((storage.root, task.task_id))
     if root is not None:
         storages = {}
     default = get_storage(root if root is not None else settings.dir, settings.storage_options)
@@ -165,6 +200,13 @@ def _scan(tasks: luigi.Task | Iterable[luigi.Task], root: str | None) -> list[tu
             if path not in seen and path not in keep and _is_orphan(storage, path, suffixes):
                 found.append((storage, path))
             seen.add(path)
+            if path.endswith("/" + RECORD_LOG) and isinstance(records_for(storage), LogRecordStore):
+                family = path.rsplit("/", 2)[-2]
+                found.extend(
+                    (storage, f"{path}#{task_id}")
+                    for task_id in log_records.task_ids(storage, family)
+                    if (storage.root, task_id) not in kept_ids
+                )
     return sorted(found, key=lambda item: item[1])
 
 

@@ -4,7 +4,8 @@ One place decides the on-disk layout, so storage, records, locks, cleanup and th
 executor's sweep agree on it::
 
     <root>/<TaskFamily>/<task_id>-<key><suffix>       an output
-    <root>/<TaskFamily>/<task_id>.record.json         its record
+    <root>/<TaskFamily>/.flowlib-records.jsonl        the family's records, one line each
+    <root>/<TaskFamily>/<task_id>.record.json         a record of its own (object stores, older flowlib)
     <root>/<TaskFamily>/.flowlib.lock                  the family's lock file
     <folder>/.<name>.<pid>.<serial>.tmp                a file being written
 
@@ -13,6 +14,8 @@ Example:
     '/data/Train/Train_abc-model.pkl'
     >>> record_path("/data", "Train", "Train_abc")
     '/data/Train/Train_abc.record.json'
+    >>> record_log_path("/data", "Train")
+    '/data/Train/.flowlib-records.jsonl'
     >>> temp_owner(temp_name("/data/Train/x.pkl").rpartition("/")[2]) == os.getpid()
     True
 """
@@ -24,11 +27,13 @@ import os
 
 __all__ = [
     "RECORD_SUFFIX",
+    "RECORD_LOG",
     "LOCK_FILE",
     "TEMP_SUFFIX",
     "family_dir",
     "output_path",
     "record_path",
+    "record_log_path",
     "temp_name",
     "temp_owner",
     "is_temp",
@@ -36,6 +41,7 @@ __all__ = [
 ]
 
 RECORD_SUFFIX = ".record.json"
+RECORD_LOG = ".flowlib-records.jsonl"
 LOCK_FILE = ".flowlib.lock"
 TEMP_SUFFIX = ".tmp"
 
@@ -53,6 +59,11 @@ def output_path(root: str, family: str, task_id: str, key: str, suffix: str) -> 
 def record_path(root: str, family: str, task_id: str) -> str:
     """Where a task's record lives."""
     return f"{root}/{family}/{task_id}{RECORD_SUFFIX}"
+
+
+def record_log_path(root: str, family: str) -> str:
+    """Where the records of a family live on local disks (one line per record)."""
+    return f"{root}/{family}/{RECORD_LOG}"
 
 
 _serial = itertools.count()

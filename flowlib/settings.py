@@ -49,6 +49,11 @@ class Settings:
     fingerprint_outputs: bool = True
     #: fsync each file before it is renamed into place: outputs then survive a power loss, writes get slower.
     fsync: bool = False
+    #: Where records of local outputs go: ``"log"`` (one line per record, appended to a log per task family) or
+    #: ``"files"`` (one JSON file per task; for folders shared over NFS, where appends are not atomic).
+    #: Object stores always keep a file per task. Env ``FLOWLIB_RECORD_STORE``; every process sharing a root
+    #: must use the same.
+    record_store: str = field(default_factory=lambda: os.environ.get("FLOWLIB_RECORD_STORE") or "log")
     dask_scheduler_override: str | None = None
     #: Seconds to wait for the dask scheduler when connecting.
     dask_timeout: float = 30.0

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from flowlib.hashing import algorithm_of
 from flowlib.plan import as_task_list, build_plan
-from flowlib.record import read_record, record_path
+from flowlib.record import read_record, record_stat
 from flowlib.targets import DatasetTarget, FileTarget, JSONTarget, OutputInfo, ParquetTarget, PickleTarget
 from flowlib.targets.base import describe
 from flowlib.task import Task
@@ -169,11 +169,10 @@ def verify(tasks: luigi.Task | Iterable[luigi.Task], *, fingerprints: bool = Tru
 
 def _verify_task(task: Task, *, fingerprints: bool, deep: bool) -> tuple[list[BadOutput], int | None]:
     """The bad outputs of one task and how many outputs were examined (``None``: never run)."""
-    storage = task.storage()
     record = read_record(task)
     targets = task.output()
     present = {key: target.exists() for key, target in targets.items()}
-    record_damaged = record is None and storage.exists(record_path(task))
+    record_damaged = record is None and record_stat(task) is not None
     if record is None and not record_damaged and not any(present.values()):
         return [], None
     recorded = record.outputs if record is not None else {}

@@ -6,6 +6,7 @@ in a subprocess with its own copy of that module (the same code, or Doubled edit
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -21,7 +22,7 @@ import pytest
 
 import flowlib
 from flowlib.hashing import hash_file
-from flowlib.record import read_record, record_path
+from flowlib.record import read_record, write_record
 
 REPO = Path(__file__).parent.parent
 
@@ -153,7 +154,7 @@ def test_the_manifest_lists_tasks_params_code_and_every_file(flow, tmp_path, flo
         assert entry["code"] == record.code and entry["code"].startswith("code2:")
         root = task.storage().root + "/"
         assert entry["outputs"] == {key: t.path.removeprefix(root) for key, t in task.output().items()}
-        assert entry["record"]["path"] == record_path(task).removeprefix(root)
+        assert entry["record"]["path"] == f"{task.get_task_family()}/{task.task_id}.record.json"
         for f in [*entry["files"], entry["record"]]:
             copied = tmp_path / "out" / f["path"]
             assert f["bytes"] == copied.stat().st_size and f["fingerprint"] == hash_file(str(copied))
@@ -338,13 +339,11 @@ def test_an_existing_record_from_other_code_is_a_conflict(flow, tmp_path):
     fresh = tmp_path / "fresh"
     flowlib.set_dir(fresh)
     flowlib.run(flow.Summary(), execution_summary=False)  # the same outputs here...
-    path = Path(record_path(flow.Raw()))
-    data = json.loads(path.read_text())
-    data["code"] = "code2:from-other-code"  # ...but written by other code
-    path.write_text(json.dumps(data))
+    other = dataclasses.replace(read_record(flow.Raw()), code="code2:from-other-code")  # ...but by other code
+    write_record(flow.Raw(), other)
     with pytest.raises(flowlib.BundleError, match=r"Raw\(n=6\) already has different outputs"):
         flowlib.import_bundle(tmp_path / "b.zip")
-    assert json.loads(path.read_text())["code"] == "code2:from-other-code"  # untouched
+    assert read_record(flow.Raw()).code == "code2:from-other-code"  # untouched
     flowlib.import_bundle(tmp_path / "b.zip", overwrite=True)
-    assert read_record(flow.Raw()).code.startswith("code2:") and read_record(flow.Raw()).code != data["code"]
+    assert read_record(flow.Raw()).code.startswith("code2:") and read_record(flow.Raw()).code != other.code
     assert flowlib.run(flow.Summary(), execution_summary=False).ran == []

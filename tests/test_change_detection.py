@@ -27,7 +27,8 @@ import pytest
 import flowlib
 from flowlib.cleanup import orphans
 from flowlib.fingerprint import code_fingerprint, forget_code_fingerprints
-from flowlib.record import RECORD_SUFFIX, record_path
+from flowlib.layout import RECORD_LOG
+from flowlib.record import RECORD_SUFFIX, read_record, record_path
 from flowlib.result import Outcome
 
 # Load -> Scale -> Report. Load reads numbers from input.txt beside the module, so a test can change
@@ -380,8 +381,10 @@ def test_record_contents(flow, flowlib_root):
     m = flow.module
     scale = m.CdScale()
     path = Path(record_path(scale))
-    assert path == flowlib_root / "CdScale" / f"{scale.task_id}{RECORD_SUFFIX}"
-    record = json.loads(path.read_text())
+    assert path == flowlib_root / "CdScale" / RECORD_LOG  # one line per record, shared by the family
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+    assert [line["task_id"] for line in lines] == [scale.task_id]
+    record = lines[0]["record"]
     assert record == scale.metadata().to_dict() and record["format"] == 2
     assert record["task_family"] == "CdScale" and record["task_id"] == scale.task_id
     assert record["params"] == {"factor": "2"}
@@ -419,34 +422,51 @@ import flowlib
 import cd_flow
 
 flowlib.set_dir(sys.argv[2])
-real_replace = os.replace
+real_replace, real_write = os.replace, os.write
 
-def crash_on_record(src, dst):
+def crash_on_record_file(src, dst):
     # Die like a killed process: CdScale's output is in place, its record only in a temporary file.
     if str(dst).endswith(".record.json") and "/CdScale/" in str(dst):
         os._exit(17)
     real_replace(src, dst)
 
-os.replace = crash_on_record
+def crash_on_record_line(fd, data):
+    # Die like a process killed in the middle of appending CdScale's record: half a line is in the log.
+    if bytes(data[:20]) == b'\\n{"task_id":"CdScale' and b'"record":' in bytes(data):
+        real_write(fd, data[: len(data) // 2])
+        os._exit(17)
+    return real_write(fd, data)
+
+os.replace, os.write = crash_on_record_file, crash_on_record_line
 flowlib.run(cd_flow.CdReport(), forced_all_upstream=True)
 """
 
 
-def test_a_crash_between_outputs_and_record_leaves_the_task_not_complete(flow, flowlib_root):
+@pytest.mark.parametrize("store", ["log", "files"])
+def test_a_crash_between_outputs_and_record_leaves_the_task_not_complete(flow, flowlib_root, monkeypatch, store):
     m = flow.module
     scale = m.CdScale()
+    monkeypatch.setattr(flowlib.settings, "record_store", store)
+    flowlib.run(m.CdReport(), forced_all_upstream=True, execution_summary=False)  # records in this store
     completed = subprocess.run(
         [sys.executable, "-B", "-c", CRASH, str(flow.folder), str(flowlib_root)],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "FLOWLIB_RECORD_STORE": store},
     )
     assert completed.returncode == 17, completed.stderr
     assert Path(scale.output()["data"].path).exists()
-    assert not Path(record_path(scale)).exists()
+    assert read_record(scale) is None
     leftovers = [p.name for p in (flowlib_root / "CdScale").iterdir() if p.name.endswith(".tmp")]
-    assert len(leftovers) == 1 and leftovers[0].startswith(f".{scale.task_id}{RECORD_SUFFIX}.")
-    assert orphans(m.CdReport()) == [str(flowlib_root / "CdScale" / leftovers[0])]
+    if store == "files":
+        assert not Path(record_path(scale)).exists()
+        assert len(leftovers) == 1 and leftovers[0].startswith(f".{scale.task_id}{RECORD_SUFFIX}.")
+        assert orphans(m.CdReport()) == [str(flowlib_root / "CdScale" / leftovers[0])]
+    else:
+        log = (flowlib_root / "CdScale" / RECORD_LOG).read_bytes()
+        assert log.startswith(b'\n{"task_id":"CdScale') and not log.endswith(b"\n")  # the torn line
+        assert leftovers == [] and orphans(m.CdReport()) == []
 
     assert states(m.CdReport()) == {
         "CdLoad": ("COMPLETE", ""),

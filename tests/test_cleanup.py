@@ -15,7 +15,8 @@ import pytest
 import flowlib
 from flowlib.cleanup import CleanReport, clean, orphans
 from flowlib.locks import LOCK_FILE, locking_available
-from flowlib.record import record_path
+from flowlib.record import RECORD_SUFFIX, RecordKey, log_records, record_path
+from flowlib.storage import get_storage
 
 
 def flow():
@@ -39,12 +40,29 @@ def flow():
 
 
 def files_of(*tasks):
-    """The output and record paths of ``tasks``."""
+    """The output paths of ``tasks`` and their records (``<log>#<task_id>`` for a line in a family's log)."""
     paths = []
     for task in tasks:
         paths.extend(target.path for target in task.output().values())
-        paths.append(record_path(task))
+        path = record_path(task)
+        paths.append(path if path.endswith(RECORD_SUFFIX) else f"{path}#{task.task_id}")
     return sorted(paths)
+
+
+def exists(path: str) -> bool:
+    """Whether a file, or a record in a family's log (``<log>#<task_id>``), is there."""
+    return _record_stat(path) is not None if "#" in path else os.path.exists(path)
+
+
+def size(path: str) -> int:
+    return _record_stat(path).size if "#" in path else os.path.getsize(path)
+
+
+def _record_stat(path: str):
+    log, _, task_id = path.partition("#")
+    folder = os.path.dirname(log)
+    storage = get_storage(os.path.dirname(folder))
+    return log_records.stat(RecordKey(storage, os.path.basename(folder), task_id))
 
 
 def dead_pid() -> int:
@@ -70,14 +88,14 @@ def test_old_parameter_sets_are_orphans_and_clean_removes_them_only_when_asked()
 
     report = clean(ClDouble(n=5))
     assert report.dry_run and list(report.files) == old
-    assert report.bytes == sum(os.path.getsize(p) for p in old) > 0
-    assert all(os.path.exists(p) for p in old)  # a dry run removes nothing
+    assert report.bytes == sum(size(p) for p in old) > 0
+    assert all(exists(p) for p in old)  # a dry run removes nothing
     assert "dry run: 5 orphaned files" in str(report) and "dry_run=False" in str(report)
 
     done = clean(ClDouble(n=5), dry_run=False)
     assert not done.dry_run and done.files == report.files and done.bytes == report.bytes and done.failed == ()
     assert str(done).startswith("removed 5 orphaned files")
-    assert not any(os.path.exists(p) for p in old)
+    assert not any(exists(p) for p in old)
     assert orphans(ClDouble(n=5)) == []
     assert flowlib.run(ClDouble(n=5)).ran == []  # the kept flow is untouched and complete
     assert ClDouble(n=5).output_load("count") == 5
@@ -193,7 +211,7 @@ def test_a_file_that_cannot_be_removed_is_reported(flowlib_root, monkeypatch):
     ClSource, ClDouble = flow()
     flowlib.run([ClDouble(n=1), ClDouble(n=2)])
     storage = ClDouble().storage()
-    stuck = files_of(ClDouble(n=1))[0]
+    stuck = next(p for p in files_of(ClDouble(n=1)) if "#" not in p)  # an output file
     real_remove = type(storage).remove
 
     def remove(self, path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import flowlib
 from flowlib.completion import completion_cache
+from flowlib.record import read_record, remove_record
 
 
 class CpSource(flowlib.TaskParquet):
@@ -75,9 +77,11 @@ def test_an_output_replaced_by_another_process_is_seen_by_the_next_complete(done
 
 
 def test_a_record_removed_by_another_process_is_seen(done_flow):
-    record = Path(CpMiddle().output()["data"].path).parent / f"{CpMiddle().task_id}.record.json"
-    assert record.exists()
-    record.unlink()
+    assert CpTop().complete() and read_record(CpMiddle()) is not None
+    other = multiprocessing.get_context("fork").Process(target=remove_record, args=(CpMiddle(),))
+    other.start()
+    other.join()
+    assert other.exitcode == 0
     assert not CpTop().complete() and not CpMiddle().complete()
 
 

@@ -23,6 +23,7 @@ import flowlib
 import flowlib.d6tflow as d6tflow
 from flowlib.cli import main
 from flowlib.d6tflow import AdoptStatus
+from flowlib.layout import RECORD_LOG
 
 FLOW = """
 import pandas as pd
@@ -120,7 +121,11 @@ def copy_of(written: Path, tmp_path: Path) -> Path:
 
 
 def _d6tflow_files(data: Path) -> list[str]:
-    return sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and ".record." not in p.name)
+    return sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and not _is_record(p.name))
+
+
+def _is_record(name: str) -> bool:
+    return ".record." in name or name == RECORD_LOG
 
 
 def test_real_d6tflow_layout_is_found(written: Path) -> None:

@@ -18,6 +18,8 @@ import pytest
 import flowlib
 import flowlib.caches
 from flowlib.execution.attempt import sweep_temp_files
+from flowlib.layout import RECORD_LOG
+from flowlib.record import record_stat
 from flowlib.targets import DatasetTarget
 from flowlib.targets.dataset import MANIFEST
 
@@ -209,7 +211,7 @@ def test_sweep_and_clean_remove_dead_writers_folders_and_old_datasets(flowlib_ro
     (dead / "day=1" / "part-00000.parquet").write_bytes(b"partial")
     old = DsEvents(batches=2).output()["data"].path
     orphans = flowlib.orphans(DsEvents())
-    assert orphans == sorted([str(dead), old, f"{folder}/{DsEvents(batches=2).task_id}.record.json"])
+    assert orphans == sorted([str(dead), old, f"{folder}/{RECORD_LOG}#{DsEvents(batches=2).task_id}"])
     report = flowlib.clean(DsEvents(), dry_run=False)
     assert report.files == tuple(orphans) and not report.failed
     assert not dead.exists() and not Path(old).exists() and DsEvents().output()["data"].exists()
@@ -221,7 +223,7 @@ def test_clean_reports_the_bytes_of_a_dataset_folder(flowlib_root):
     flowlib.run([DsEvents(), DsEvents(batches=2)], execution_summary=False)
     old = Path(DsEvents(batches=2).output()["data"].path)
     size = sum(p.stat().st_size for p in old.rglob("*") if p.is_file())
-    record = Path(f"{old.parent}/{DsEvents(batches=2).task_id}.record.json").stat().st_size
+    record = record_stat(DsEvents(batches=2)).size  # its line in the family's record log
     assert flowlib.clean(DsEvents()).bytes == size + record
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import flowlib
-from flowlib.record import record_path
+from flowlib.record import read_record
 from flowlib.targets.dataset import MANIFEST
 
 SEED = 20261201
@@ -145,7 +145,7 @@ def test_kill_9_mid_write_leaves_nothing_that_looks_complete(flow, tmp_path, flo
     assert list(leftover.rglob("*.parquet")) and not (leftover / MANIFEST).exists()
     node = flowlib.build_plan([task]).roots[0]
     assert node.status is flowlib.Status.PENDING and node.reason == "no output"
-    assert not os.path.exists(record_path(task))
+    assert read_record(task) is None
 
     # 2. An undisturbed run completes and sweeps the dead writer's folder.
     proc = _run(tmp_path, flowlib_root)

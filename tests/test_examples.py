@@ -75,7 +75,8 @@ def test_ml_workflow_runs_only_what_is_needed(tmp_path):
     metrics = [json.loads(path.read_text()) for path in evaluations]
     assert all(set(m) == {"accuracy", "f1_macro", "log_loss", "test_rows"} for m in metrics)
     assert max(m["accuracy"] for m in metrics) > 0.9  # a real model, not a stub
-    records = [json.loads(path.read_text()) for path in files(data, "Evaluate", ".record.json")]
+    (log,) = files(data, "Evaluate", ".flowlib-records.jsonl")  # one line per record
+    records = [json.loads(line)["record"] for line in log.read_text().splitlines() if line]
     assert sorted(r["metadata"]["accuracy"] for r in records) == sorted(m["accuracy"] for m in metrics)
 
     # A second demo starts from scratch again (its step 0 invalidates), so it tells the same story.

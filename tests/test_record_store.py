@@ -1,4 +1,4 @@
-"""The typed record and the RecordStore contract, run over every backend (file and memory)."""
+"""The typed record and the RecordStore contract, run over every backend (log, file and memory)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import flowlib
 from flowlib.record import (
     FORMAT_VERSION,
     FileRecordStore,
+    LogRecordStore,
     MemoryRecordStore,
     NewerRecordError,
     Record,
@@ -81,9 +82,9 @@ def test_metadata_that_json_cannot_hold_is_a_clear_error():
 # -- the contract, over every backend --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["log", "file", "memory"])
 def store(request) -> RecordStore:
-    return FileRecordStore() if request.param == "file" else MemoryRecordStore()
+    return {"log": LogRecordStore, "file": FileRecordStore, "memory": MemoryRecordStore}[request.param]()
 
 
 @pytest.fixture

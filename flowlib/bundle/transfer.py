@@ -24,7 +24,7 @@ from flowlib.bundle.manifest import FORMAT, MANIFEST, BundleError, BundleFile, B
 from flowlib.hashing import hash_file
 from flowlib.locks import locking_available, task_lock
 from flowlib.plan import Status, build_plan
-from flowlib.record import NewerRecordError, Record, RecordFormatError, read_record, record_path
+from flowlib.record import NewerRecordError, Record, RecordKey, key_for, read_record, records_for
 from flowlib.settings import settings
 from flowlib.storage import Storage, get_storage, human_size
 from flowlib.task import Task
@@ -119,7 +119,7 @@ def export(
                         files.append(BundleFile(name, os.path.getsize(local), hash_file(local)))
                         sink.add_file(name, local)
             data = record.to_json()
-            entry = BundleFile(_relative(storage, record_path(task)), len(data), hash_file(io.BytesIO(data)))
+            entry = BundleFile(_relative(storage, key_for(task).path), len(data), hash_file(io.BytesIO(data)))
             sink.add_bytes(entry.path, data)
             entries.append(
                 BundleTask(
@@ -184,16 +184,17 @@ def _differs(storage: Storage, task: BundleTask, record: Record) -> bool:
             with local_copy(storage, f"{storage.root}/{f.path}") as local:
                 if hash_file(local) != f.fingerprint:
                     return True
-    path = f"{storage.root}/{task.record.path}"
-    if storage.stat(path) is None:
-        return False
     try:
-        existing = Record.from_json(storage.read_bytes(path))
+        existing = records_for(storage).read(_key(storage, task))
     except NewerRecordError:
         return True
-    except RecordFormatError:  # a damaged record: replacing it loses nothing
+    if existing is None:  # none, or a damaged one: replacing it loses nothing
         return False
     return existing.code != record.code or existing.output_fingerprints() != record.output_fingerprints()
+
+
+def _key(storage: Storage, task: BundleTask) -> RecordKey:
+    return RecordKey(storage, task.family, task.task_id)
 
 
 def _copy(source: BundleSource, storage: Storage, f: BundleFile, mtime_ns: int | None) -> None:
@@ -243,7 +244,7 @@ def import_bundle(
                 "pass overwrite=True (flowlib bundle import --overwrite) to replace them"
             )
         for task in conflicts:  # replaced: not complete until the new record is written
-            storage.remove(f"{storage.root}/{task.record.path}")
+            records_for(storage).remove(_key(storage, task))
         for task in manifest.tasks:  # outputs first...
             recorded = {info.path.rpartition("/")[2]: info.mtime_ns for info in records[task.task_id].outputs.values()}
             for f in task.files:
@@ -255,6 +256,6 @@ def import_bundle(
                 path = f"{storage.root}/{task.outputs[key]}"
                 found = storage.stat(path)
                 outputs[key] = replace(info, path=path, mtime_ns=info.mtime_ns if found is None else found.mtime_ns)
-            storage.write_bytes(f"{storage.root}/{task.record.path}", replace(record, outputs=outputs).to_json())
+            records_for(storage).write(_key(storage, task), replace(record, outputs=outputs))
     logger.info("imported %d tasks from %s into %s", len(manifest.tasks), location, storage.root)
     return manifest

@@ -1,8 +1,10 @@
 """Records: what produced each task's outputs, typed, and the stores that keep them.
 
 :class:`Record` is the typed record; :class:`RecordStore` the interface of its stores
-(:class:`FileRecordStore` beside the outputs, :class:`MemoryRecordStore` for memory
-targets). The functions below pick a task's store and are what the rest of flowlib calls.
+(:class:`LogRecordStore`, one appended line per record in a log per family, on local disks;
+:class:`FileRecordStore`, one file per task, on object stores or with
+``settings.record_store = "files"``; :class:`MemoryRecordStore` for memory targets). The
+functions below pick a task's store and are what the rest of flowlib calls.
 
 Example:
     >>> Record(family="A", task_id="A_1").output_fingerprints()
@@ -13,12 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowlib.errors import FlowlibError
 from flowlib.layout import RECORD_SUFFIX
 from flowlib.record.file import FileRecordStore
+from flowlib.record.log import LogRecordStore, forget_logs, log_supported
 from flowlib.record.memory import MemoryRecordStore
 from flowlib.record.model import FORMAT_VERSION, NewerRecordError, Record, RecordFormatError, versions
 from flowlib.record.store import RecordKey, RecordStore
-from flowlib.storage import FileStat
+from flowlib.settings import settings
+from flowlib.storage import FileStat, Storage
 
 __all__ = [
     "Record",
@@ -27,10 +32,14 @@ __all__ = [
     "RecordKey",
     "RecordStore",
     "FileRecordStore",
+    "LogRecordStore",
     "MemoryRecordStore",
     "FORMAT_VERSION",
     "RECORD_SUFFIX",
     "file_records",
+    "log_records",
+    "records_for",
+    "forget_logs",
     "memory_records",
     "store_for",
     "key_for",
@@ -42,14 +51,30 @@ __all__ = [
     "versions",
 ]
 
-#: The file store (stateless) and this process's memory store.
+#: The file store (stateless), the log store and this process's memory store.
 file_records = FileRecordStore()
+log_records = LogRecordStore()
 memory_records = MemoryRecordStore()
+_STORES = ("log", "files")
+
+
+def records_for(storage: Storage) -> RecordStore:
+    """The store for records of tasks whose outputs are in ``storage`` (``settings.record_store``).
+
+    Local disks keep a log per family unless ``settings.record_store`` is ``"files"``; object
+    stores, which cannot append, keep a file per task.
+    """
+    choice = settings.record_store
+    if choice == "log":
+        return log_records if storage.is_local and log_supported() else file_records
+    if choice == "files":
+        return file_records
+    raise FlowlibError(f"settings.record_store is {choice!r}; set it to one of {list(_STORES)}")
 
 
 def store_for(task: Any) -> RecordStore:
     """The store that keeps ``task``'s record: beside its files, or in memory for memory targets."""
-    return file_records if task.target_class.is_file else memory_records
+    return records_for(task.storage()) if task.target_class.is_file else memory_records
 
 
 def key_for(task: Any) -> RecordKey:
@@ -58,8 +83,8 @@ def key_for(task: Any) -> RecordKey:
 
 
 def record_path(task: Any) -> str:
-    """Where ``task``'s record lives."""
-    return key_for(task).path
+    """The file that holds ``task``'s record (on local disks: its family's log, shared with the family)."""
+    return store_for(task).location(key_for(task))
 
 
 def record_stat(task: Any) -> FileStat | None:

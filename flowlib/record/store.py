@@ -2,8 +2,9 @@
 
 A store is asked about a task by the little a record needs of it (:class:`RecordKey`:
 where its storage is, its family and ``task_id``). Two backends, one module each:
-:mod:`flowlib.record.file` (beside the outputs, one JSON file per task) and
-:mod:`flowlib.record.memory` (this process only, for memory targets). Both pass the
+:mod:`flowlib.record.log` (local disks: one appended line per record in the family's log),
+:mod:`flowlib.record.file` (object stores, or on request: one JSON file per task) and
+:mod:`flowlib.record.memory` (this process only, for memory targets). All pass the
 contract tests in ``tests/test_record_store.py``.
 """
 
@@ -34,6 +35,10 @@ class RecordKey:
 
 class RecordStore(ABC):
     """Reads, writes and removes task records; writes are atomic."""
+
+    def location(self, key: RecordKey) -> str:
+        """The file (or memory name) that holds the record: ``key.path``, or a log shared by the family."""
+        return key.path
 
     @abstractmethod
     def read(self, key: RecordKey) -> Record | None:
