@@ -296,6 +296,7 @@ def _as_ns(value: Any) -> int | None:
 
 
 _cache: dict[tuple[str, str], Storage] = {}
+_plain: dict[str, Storage] = {}  # absolute roots and URLs without options, by the string given
 _cache_lock = threading.Lock()
 
 
@@ -303,6 +304,7 @@ def forget_storages() -> None:
     """Drop every storage object (and its filesystem client); the next ``get_storage`` builds a new one."""
     global _cache_lock
     _cache.clear()
+    _plain.clear()
     _cache_lock = threading.Lock()
 
 
@@ -317,6 +319,10 @@ if hasattr(os, "register_at_fork"):
 
 def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Storage:
     """The storage for ``root`` (a path or URL), shared by every task that uses it."""
+    if not storage_options:  # the common case, asked several times per task: one lookup
+        found = _plain.get(root)
+        if found is not None:
+            return found
     options = repr(sorted(storage_options.items())) if storage_options else ""
     where = root if "://" in root or os.path.isabs(root) else os.path.join(os.getcwd(), root)
     key = (where, options)
@@ -330,4 +336,6 @@ def get_storage(root: str, storage_options: dict[str, Any] | None = None) -> Sto
             storage = LocalStorage(root)
         with _cache_lock:
             _cache[key] = storage
+    if not options and where == root:  # absolute or a URL: the same storage whatever the working directory
+        _plain[root] = storage
     return storage

@@ -34,7 +34,7 @@ from flowlib.targets import (
     get_target_class,
     register_target,
 )
-from flowlib.targets.base import TARGETS
+from flowlib.targets.base import TARGETS, describe
 
 BUILT_IN = {
     "parquet": ParquetTarget,
@@ -1124,3 +1124,31 @@ def test_hash_value_of_frames_and_series_follows_their_content():
     assert hash_value(frame) != hash_value(pd.DataFrame({"x": [1, 3]}))
     assert hash_value(frame) != hash_value(frame.rename(columns={"x": "y"}))
     assert hash_value(pd.Series([1], name="s")) != hash_value(pd.Series([1], name="t"))
+
+
+_DTYPE_FRAMES = {
+    "numbers": pd.DataFrame({"a": [1], "b": [0.5], "u": np.array([1], dtype="uint8"), "f": np.array([1], "float32")}),
+    "strings": pd.DataFrame({"s": ["x"], "py": pd.array(["x"], dtype="string[python]")}),
+    "objects": pd.DataFrame({"o": pd.Series(["x", None], dtype=object), "d": [pd.Timestamp(0).date()] * 2}),
+    "category": pd.DataFrame({"c": pd.Categorical(["x", "y"], ordered=True)}),
+    "times": pd.DataFrame(
+        {
+            "naive": pd.to_datetime(["2020-01-01"]),
+            "ns": np.array(["2020-01-01"], dtype="datetime64[ns]"),
+            "tz": pd.to_datetime(["2020-01-01"]).tz_localize("Europe/Paris"),
+            "delta": pd.to_timedelta([1], unit="s"),
+        }
+    ),
+    "nullable": pd.DataFrame({"i": pd.array([1], "Int64"), "f": pd.array([1.0], "Float64"), "b": [True]}),
+    "period": pd.DataFrame({"p": pd.period_range("2020", periods=1, freq="M")}),
+    "names": pd.DataFrame({0: [1], 1: [2]}),
+    "named index": pd.DataFrame({"a": [1]}, index=pd.Index([5], name="k")),
+    "no columns": pd.DataFrame(index=range(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DTYPE_FRAMES))
+def test_a_parquet_record_names_the_dtypes_as_pandas_does(name, tmp_path):
+    frame = _DTYPE_FRAMES[name]
+    info = ParquetTarget(str(tmp_path / "x.parquet"), get_storage(str(tmp_path))).save(frame)
+    assert (info.rows, info.schema) == describe(frame)

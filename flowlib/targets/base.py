@@ -144,6 +144,10 @@ class FileTarget(Target):
         """Write ``obj`` to an open binary file (formats with ``streams = True``)."""
         raise NotImplementedError
 
+    def _description(self, obj: Any) -> tuple[int | None, dict[str, str] | None]:
+        """Rows and column dtypes of what was just saved (:func:`describe`; formats may know them already)."""
+        return describe(obj)
+
     def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
         """Write ``obj`` at ``tmp``; its content fingerprint (``unhashed-...`` when fingerprints are off)."""
         # Content fingerprints make early cutoff and verify possible.
@@ -178,7 +182,7 @@ class FileTarget(Target):
             except OSError as exc:
                 raise StorageError(f"could not write {self.path!r}: {exc}; earlier outputs are intact") from exc
             written = os.stat(tmp)  # the rename keeps the size and modification time (local disks)
-        rows, schema = describe(obj)
+        rows, schema = self._description(obj)
         mtime = written.st_mtime_ns if self.storage.is_local else None
         return OutputInfo(self.path, fingerprint, written.st_size, rows, schema, mtime_ns=mtime)
 

@@ -7,6 +7,8 @@ comes back with pandas' ``str`` dtype, as with ``pandas.read_parquet``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import IO, Any
 
 import pandas as pd
@@ -14,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowlib.errors import FlowlibError, TargetFormatError
+from flowlib.hashing import hash_file
 from flowlib.settings import settings
 from flowlib.targets.base import FileTarget, register_target
 
@@ -21,6 +24,49 @@ __all__ = ["ParquetTarget", "require_dataframe"]
 
 _CODECS = {"zstd", "snappy", "lz4", "none"}
 _NAME_TYPES = {"string", "integer", "floating", "empty"}  # column names of these types come back as they were
+
+
+#: Frames of at most this many cells are encoded in memory, then written and hashed in one go.
+SMALL_CELLS = 100_000
+
+
+def _table(obj: pd.DataFrame) -> pa.Table:
+    # A frame without columns keeps its rows only if its index is stored as a column.
+    return pa.Table.from_pandas(obj, preserve_index=True if obj.shape[1] == 0 else None)
+
+
+def _schema_of(table: pa.Table, columns: int) -> dict[str, str] | None:
+    """The frame's column dtypes as :func:`~flowlib.targets.base.describe` names them, read from the pandas
+    metadata pyarrow just wrote (no pandas Series built per save); ``None`` when the two could differ."""
+    meta = table.schema.pandas_metadata
+    if not meta:
+        return None
+    index = meta.get("index_columns") or []
+    schema: dict[str, str] = {}
+    for column in meta.get("columns") or []:
+        if column.get("field_name") in index or column.get("name") in index:
+            continue
+        kind, numpy_type, extra = column.get("pandas_type"), column.get("numpy_type"), column.get("metadata") or {}
+        if kind == "categorical":
+            numpy_type = "category"
+        elif kind == "datetimetz":
+            numpy_type = f"{str(numpy_type)[:-1]}, {extra.get('timezone')}]"
+        schema[str(column.get("name"))] = str(numpy_type)
+    return schema if len(schema) == columns else None
+
+
+@contextlib.contextmanager
+def _format_errors() -> Iterator[None]:
+    """What pyarrow refuses becomes a :class:`TargetFormatError` saying what to do; disk errors stay OS errors."""
+    try:
+        yield
+    except OSError:
+        raise
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise TargetFormatError(
+            f"Parquet cannot hold this DataFrame: {exc}; convert the offending column "
+            "(e.g. mixed-type object columns to str) or use TaskPickle"
+        ) from exc
 
 
 def require_dataframe(obj: Any, fmt: str) -> None:
@@ -52,6 +98,8 @@ class ParquetTarget(FileTarget):
 
     name = "parquet"
     suffix = ".parquet"
+    #: Rows and schema of the frame this target last converted (read by ``_description`` right after the save).
+    _written: tuple[int, dict[str, str] | None] | None = None
 
     def check(self, obj: Any) -> None:
         require_dataframe(obj, "Parquet")
@@ -62,21 +110,44 @@ class ParquetTarget(FileTarget):
                 f"set flowlib.settings.parquet_compression to one of {sorted(_CODECS)}"
             )
 
+    #: Frames of at most :data:`SMALL_CELLS` cells are encoded in memory and written in one go, fingerprinted
+    #: while written; pyarrow writes bigger ones to the file itself, which is then hashed (no second copy).
+    streams = True
+
+    def _big(self, obj: Any) -> bool:
+        return isinstance(obj, pd.DataFrame) and obj.size > SMALL_CELLS
+
     def _write(self, obj: pd.DataFrame, path: str) -> None:
-        # A frame without columns keeps its rows only if its index is stored as a column.
-        keep_index = True if obj.shape[1] == 0 else None
-        try:
-            table = pa.Table.from_pandas(obj, preserve_index=keep_index)
-            # An open native file: writing to a path would resolve a filesystem for it on every save.
-            with pa.OSFile(path, "wb") as sink:
-                pq.write_table(table, sink, compression=settings.parquet_compression)
-        except OSError:
-            raise
-        except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise TargetFormatError(
-                f"Parquet cannot hold this DataFrame: {exc}; convert the offending column "
-                "(e.g. mixed-type object columns to str) or use TaskPickle"
-            ) from exc
+        if not self._big(obj):
+            super()._write(obj, path)  # through _write_stream
+            return
+        # An open native file: writing to a path would resolve a filesystem for it on every save.
+        with _format_errors(), pa.OSFile(path, "wb") as sink:
+            pq.write_table(self._converted(obj), sink, compression=settings.parquet_compression)
+
+    def _write_stream(self, obj: pd.DataFrame, handle: IO[bytes]) -> None:
+        with _format_errors():
+            sink = pa.BufferOutputStream()
+            pq.write_table(self._converted(obj), sink, compression=settings.parquet_compression)
+            data = sink.getvalue()
+        handle.write(data)  # type: ignore[arg-type]  # a pyarrow Buffer: the buffer protocol
+
+    def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
+        if self._big(obj) and settings.fingerprint_outputs:
+            self._write(obj, tmp)
+            return hash_file(tmp)
+        return super()._write_fingerprinted(obj, tmp)
+
+    def _converted(self, obj: pd.DataFrame) -> pa.Table:
+        table = _table(obj)
+        self._written = (len(obj), _schema_of(table, obj.shape[1]))
+        return table
+
+    def _description(self, obj: Any) -> tuple[int | None, dict[str, str] | None]:
+        written, self._written = self._written, None
+        if written is None or written[1] is None or written[0] != len(obj):
+            return super()._description(obj)
+        return written
 
     def _read(self, source: str | IO[bytes]) -> pd.DataFrame:
         return pq.read_table(source).to_pandas()
