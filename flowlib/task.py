@@ -148,6 +148,8 @@ class Task(LuigiSpeedups):
     planned_requirements: list[luigi.Task] | None = None
     #: The upstream output fingerprints the executor already knows (``{task_id: {key: fingerprint}}``).
     planned_inputs: dict[str, dict[str, str]] | None = None
+    #: Set under the task's lock when it was found to have no record: its run need not remove one first.
+    unrecorded: bool = False
     _flowlib_state: RunState | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -164,7 +166,7 @@ class Task(LuigiSpeedups):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle parameters, not caches (tasks travel to worker processes)."""
-        skip = ("planned_requirements", "planned_inputs")
+        skip = ("planned_requirements", "planned_inputs", "unrecorded")
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_flowlib_") and k not in skip}
 
     # -- a run in progress (the execution layer's run transaction drives these) ----------

@@ -93,7 +93,7 @@ def still_needed(
     if forced or not isinstance(task, Task):
         return True
     if planned is None and task.target_class.is_file:
-        unchanged = record_stat(task) is None  # still no record: a stat, not a failed open, per task
+        unchanged = task.unrecorded = record_stat(task) is None  # still none: a stat, not a failed open
     else:
         unchanged = read_record(task) == planned
     if unchanged:

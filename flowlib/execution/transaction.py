@@ -88,7 +88,8 @@ def run_transaction(task: Task, body: Callable[[], Any]) -> Record:
     try:
         consumed = consumed_inputs(task)
         data = task.data_fingerprint()  # before reading: a change while it runs shows next time
-        remove_record(task)
+        if not task.unrecorded:  # found without a record under the lock just now: nothing to remove
+            remove_record(task)
         with task.run_context():
             body()
         missing = [key for key in task.persist if key not in state.saved]
@@ -105,6 +106,7 @@ def run_transaction(task: Task, body: Callable[[], Any]) -> Record:
     finally:
         task.end_run()
         task.planned_inputs = None
+        task.unrecorded = False
 
 
 hooks.run = run_transaction

@@ -115,7 +115,10 @@ class ParquetTarget(FileTarget):
     streams = True
 
     def _big(self, obj: Any) -> bool:
-        return isinstance(obj, pd.DataFrame) and obj.size > SMALL_CELLS
+        if not isinstance(obj, pd.DataFrame):
+            return False
+        rows, columns = obj.shape  # not DataFrame.size: numpy's prod costs more than this whole check
+        return rows * columns > SMALL_CELLS
 
     def _write(self, obj: pd.DataFrame, path: str) -> None:
         if not self._big(obj):
