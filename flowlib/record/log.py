@@ -333,6 +333,8 @@ class LogRecordStore(RecordStore):
             content = entry.content
             if content is None or isinstance(content, Record):
                 return content
+            if not content:  # _DAMAGED: found and said once already (raw lines are never empty)
+                return None
             try:
                 record = _parse(content)
             except NewerRecordError:
@@ -345,29 +347,28 @@ class LogRecordStore(RecordStore):
             return record
 
     def write(self, key: RecordKey, record: Record) -> None:
-        line = _line(key.task_id, record)
         log = self._log(key)
         with log.lock:
-            try:
-                offset = log.append(line)
-            except OSError as exc:
-                raise _storage_error(log.path, exc) from exc
-            if log.offset == offset + len(line) + 1:  # appended right after what this process had read
-                log.entries[key.task_id] = _Entry(offset, len(line), record)
+            self._append(log, key.task_id, record)
 
     def remove(self, key: RecordKey) -> None:
         log = self._log(key)
         with log.lock:
             entry = self._entry(log, key.task_id)
             if entry is not None and entry.content is not None:
-                line = _line(key.task_id, None)
-                try:
-                    offset = log.append(line)
-                except OSError as exc:
-                    raise _storage_error(log.path, exc) from exc
-                if log.offset == offset + len(line) + 1:
-                    log.entries[key.task_id] = _Entry(offset, len(line), None)
+                self._append(log, key.task_id, None)
         self._legacy.remove(key)
+
+    @staticmethod
+    def _append(log: _Log, task_id: str, record: Record | None) -> None:
+        """Append ``task_id``'s record (``None``: its removal), and know it without reading it back."""
+        line = _line(task_id, record)
+        try:
+            offset = log.append(line)
+        except OSError as exc:
+            raise _storage_error(log.path, exc) from exc
+        if log.offset == offset + len(line) + 1:  # appended right after what this process had read
+            log.entries[task_id] = _Entry(offset, len(line), record)
 
     def stat(self, key: RecordKey) -> FileStat | None:
         log = self._log(key)
