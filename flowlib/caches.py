@@ -6,7 +6,7 @@ fingerprints (read when a class is defined), storage clients, what was read of e
 record log (a ``stat`` before each use says whether lines were added), and luigi's
 parameter lists per class. ``reset()`` forgets them all, e.g. after reloading modules
 in a notebook or changing files under a running process in ways a ``stat`` cannot see
-(a record log edited in place by hand).
+(a record log edited by hand in place, before the last 512 bytes this process read).
 Memory outputs and memory records are data, not caches: ``flowlib.targets.clear_memory``
 and ``flowlib.record.memory_records.clear`` drop those.
 

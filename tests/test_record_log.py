@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -154,3 +155,38 @@ def test_local_records_go_to_the_family_log_unless_settings_ask_for_files(tmp_pa
             read_record(RlData(n=3))
     finally:
         flowlib.set_dir(None)
+
+
+def _rewrite_in_place(path: str, data: bytes) -> None:
+    """Replace a file's bytes keeping its inode, as when a removed log's inode is reused for a new one."""
+    with open(path, "r+b") as handle:
+        handle.truncate(0)
+        handle.write(data)
+
+
+def test_a_log_replaced_under_the_same_inode_is_read_again(storage):
+    store = LogRecordStore()
+    for name in ("Train_a", "Train_b"):
+        store.write(key_of(storage, name), a_record(name))
+    assert store.read(key_of(storage, "Train_a")) is not None  # this process has read the log
+    path = f"{storage.root}/Train/.flowlib-records.jsonl"
+    inode = os.stat(path).st_ino
+    other = b"".join(
+        b"\n" + b'{"task_id":"%s","record":' % name.encode() + a_record(name, 7).to_json() + b"}\n"
+        for name in ("Train_c", "Train_d", "Train_e")
+    )
+    _rewrite_in_place(path, other)  # a different, longer log at the same inode
+    assert os.stat(path).st_ino == inode and len(other) > 2 * len(log_lines(storage)[0])
+    assert store.read(key_of(storage, "Train_a")) is None
+    assert store.read(key_of(storage, "Train_d")).metadata == {"version": 7}
+
+
+def test_a_log_rewritten_in_place_with_the_same_size_is_read_again(storage):
+    store = LogRecordStore()
+    store.write(key_of(storage, "Train_a"), a_record("Train_a", 1))
+    assert store.read(key_of(storage, "Train_a")).metadata == {"version": 1}
+    path = f"{storage.root}/Train/.flowlib-records.jsonl"
+    data = open(path, "rb").read()
+    time.sleep(0.01)  # a modification time of its own
+    _rewrite_in_place(path, data.replace(b'"version":1', b'"version":2'))
+    assert store.read(key_of(storage, "Train_a")).metadata == {"version": 2}

@@ -63,6 +63,8 @@ _PREFIX = b'{"task_id":"'
 _REMOVED = b',"removed":true}'
 #: Compact a log once it holds this many lines and more than twice as many as it has live records.
 COMPACT_AFTER = 4096
+#: How many bytes before the read offset are checked again when a log has grown (see ``_Log.refresh``).
+TAIL_BYTES = 512
 
 
 def log_supported() -> bool:
@@ -90,12 +92,14 @@ class _Log:
         self.lock = threading.Lock()
         self.inode: int | None = None
         self.offset = 0  # bytes parsed so far
+        self.tail = b""  # the last bytes before ``offset``: a file replaced under the same inode differs there
+        self.mtime: int | None = None  # the time the file had at ``offset`` (None: unknown, after an append)
         self.lines = 0  # lines parsed so far (superseded ones included)
         self.entries: dict[str, _Entry] = {}
         self.append_fd: int | None = None
 
     def clear(self, inode: int | None) -> None:
-        self.inode, self.offset, self.lines, self.entries = inode, 0, 0, {}
+        self.inode, self.offset, self.lines, self.entries, self.tail, self.mtime = inode, 0, 0, {}, b"", None
 
     def close(self) -> None:
         if self.append_fd is not None:
@@ -115,18 +119,31 @@ class _Log:
         if found.st_ino != self.inode or found.st_size < self.offset:
             self.clear(found.st_ino)
         if found.st_size == self.offset:
-            return
+            if self.mtime is not None and found.st_mtime_ns != self.mtime:  # rewritten in place, same size
+                self.clear(found.st_ino)
+            else:
+                self.mtime = found.st_mtime_ns
+                return
+        # Inode numbers are reused: a log removed or compacted away and a new one at the same inode must not
+        # be read from the old offset. The bytes before it are read again and must be what they were.
+        start = self.offset - len(self.tail)
         try:
             with open(self.path, "rb") as handle:
                 if os.fstat(handle.fileno()).st_ino != found.st_ino:  # replaced between stat and open
                     self.clear(None)
                     return
-                handle.seek(self.offset)
-                data = handle.read(found.st_size - self.offset)
+                handle.seek(start)
+                data = handle.read(found.st_size - start)
         except FileNotFoundError:
             self.clear(None)
             return
-        self.take(data, self.offset)
+        if not data.startswith(self.tail):
+            logger.debug("%s was replaced under the same inode: read again", self.path)
+            self.clear(found.st_ino)
+            self.refresh()
+            return
+        self.mtime = found.st_mtime_ns
+        self.take(data[len(self.tail) :], self.offset)
 
     def take(self, data: bytes, start: int) -> None:
         """Parse the complete lines of ``data`` (read at ``start``); a line still being written waits."""
@@ -145,6 +162,8 @@ class _Log:
                     self.entries[task_id] = _Entry(position, len(line), None if removed else line)
             position += len(line) + 1
         self.offset = start + end + 1
+        last = data[max(0, end + 1 - TAIL_BYTES) : end + 1]
+        self.tail = last if len(last) == TAIL_BYTES else (self.tail + last)[-TAIL_BYTES:]
 
     def compactable(self) -> bool:
         return self.lines >= COMPACT_AFTER and self.lines > 2 * len(self.entries)
@@ -187,7 +206,8 @@ class _Log:
         start = end - len(data)
         fresh_file = self.inode is None and self.offset == 0 and not self.entries
         if start == self.offset and (self.inode == inode or fresh_file):  # nothing else was appended meanwhile
-            self.inode, self.offset = inode, end
+            self.inode, self.offset, self.mtime = inode, end, None
+            self.tail = (self.tail + data)[-TAIL_BYTES:]
             self.lines += 1
         return start + 1
 
