@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -32,7 +32,16 @@ if TYPE_CHECKING:
     from flowlib.sources.query import Query
     from flowlib.sources.schema import Field
 
-__all__ = ["Feed", "conform", "arrow_type", "digest", "mismatch", "missing_column", "check_schema_map"]
+__all__ = [
+    "Feed",
+    "conform",
+    "arrow_type",
+    "digest",
+    "mismatch",
+    "missing_column",
+    "check_columns",
+    "check_schema_map",
+]
 
 _ARROW = {
     "int": pa.int64(),
@@ -122,6 +131,21 @@ def missing_column(field: Field, where: str, columns: Iterable[str]) -> SchemaEr
         f"{schema}.{field.attr} is column {field.column!r}, which {where} does not have "
         f"(its columns: {', '.join(columns)}); add the column or set Field(name=...) to the column that holds it"
     )
+
+
+def check_columns(
+    query: Query, schema: type, columns: Mapping[str, Any], where: str, holds: Callable[[Field, Any], bool]
+) -> None:
+    """Raise :class:`SchemaError` for the first field of ``schema`` in ``query`` that ``columns`` (name -> type,
+    as the feed sees them in ``where``) lacks, or whose column type does not ``holds(field, type)``."""
+    for field in query.fields():
+        if field.schema is not schema:
+            continue
+        found = columns.get(field.column)
+        if found is None:
+            raise missing_column(field, where, columns)
+        if not holds(field, found):
+            raise mismatch(field, str(found), where)
 
 
 def arrow_type(kind: str) -> pa.DataType:

@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from flowlib.sources.compile import to_sql
 from flowlib.sources.errors import FeedError, SchemaError
-from flowlib.sources.feeds.base import Feed, check_schema_map, digest, mismatch, missing_column
+from flowlib.sources.feeds.base import Feed, check_columns, check_schema_map, digest
 from flowlib.sources.feeds.duck import DUCKDB_TYPES, holds, run_query
 from flowlib.sources.query import Query
 from flowlib.sources.schema import Field
@@ -122,14 +122,8 @@ class FileFeed(Feed):
         con = con or duckdb.connect()
         for schema in query.schemas:
             columns = self._described(con, schema, self._stats(schema))
-            where = f"the file {self.files[schema]}"
-            for field in _fields_of(query, schema):
-                found = columns.get(field.column)
-                if found is None:
-                    raise missing_column(field, where, columns)
-                # CSV columns are parsed as the field's type: any sniffed type holds a str
-                if not holds(field.kind, found) and not (field.kind == "str" and self._is_csv(schema)):
-                    raise mismatch(field, found, where)
+            holds_here = _holds_in_csv if self._is_csv(schema) else _holds
+            check_columns(query, schema, columns, f"the file {self.files[schema]}", holds_here)
 
     def tables(self, query: Query) -> dict[type, exp.Expression]:
         """The DuckDB table function reading each schema of ``query`` (CSV columns typed by their fields)."""
@@ -161,6 +155,15 @@ class FileFeed(Feed):
 
 def _option(name: str, value: exp.Expression) -> exp.Expression:
     return exp.EQ(this=exp.column(name), expression=value)
+
+
+def _holds(field: Field, found: str) -> bool:
+    return holds(field.kind, found)
+
+
+def _holds_in_csv(field: Field, found: str) -> bool:
+    """CSV columns are parsed as the field's type: any sniffed type holds a str."""
+    return field.kind == "str" or holds(field.kind, found)
 
 
 def _fields_of(query: Query, schema: type) -> list[Field]:

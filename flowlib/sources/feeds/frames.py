@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from flowlib.sources.errors import FeedError
-from flowlib.sources.feeds.base import Feed, check_schema_map, digest, mismatch, missing_column
+from flowlib.sources.feeds.base import Feed, check_columns, check_schema_map, digest
 from flowlib.sources.feeds.duck import holds, run_query
 from flowlib.sources.query import Query
 from flowlib.sources.schema import Field
@@ -58,14 +58,7 @@ class FrameFeed(Feed):
             relation = con.from_arrow(tables[schema] if tables else self._arrow(schema))
             columns = {c: str(t) for c, t in zip(relation.columns, relation.types, strict=True)}
             where = f"the FrameFeed frame for {schema.__name__}"
-            for field in query.fields():
-                if field.schema is not schema:
-                    continue
-                found = columns.get(field.column)
-                if found is None:
-                    raise missing_column(field, where, columns)
-                if not holds(field.kind, found):
-                    raise mismatch(field, found, where)
+            check_columns(query, schema, columns, where, lambda field, found: holds(field.kind, found))
 
     def read(self, query: Query) -> pa.Table:
         arrow = {schema: self._arrow(schema) for schema in query.schemas}

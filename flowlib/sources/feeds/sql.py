@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from flowlib.sources.compile import dialect_of, stats_sql, to_sql
 from flowlib.sources.errors import FeedError, QueryError
-from flowlib.sources.feeds.base import Feed, check_schema_map, digest, mismatch, missing_column
+from flowlib.sources.feeds.base import Feed, check_columns, check_schema_map, digest
 from flowlib.sources.query import Query
 from flowlib.sources.schema import Field
 
@@ -170,14 +170,7 @@ class SQLFeed(Feed):
         for schema in query.schemas:
             columns = self._reflect(schema)
             where = f"the table {self.tables[schema]!r} ({self.describe()})"
-            for field in query.fields():
-                if field.schema is not schema:
-                    continue
-                found = columns.get(field.column)
-                if found is None:
-                    raise missing_column(field, where, columns)
-                if not holds_sql(field.kind, found):
-                    raise mismatch(field, str(found), where)
+            check_columns(query, schema, columns, where, lambda field, found: holds_sql(field.kind, found))
 
     def sql(self, query: Query) -> str:
         """The SQL this feed sends for ``query``."""
