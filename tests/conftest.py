@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flows.postgres import postgres_url  # noqa: F401 - a real PostgreSQL server (sources tests)
+from flows.servers import moto  # noqa: F401 - a real S3-compatible server (remote tests)
 
 import flowlib
 from flowlib.targets import clear_memory

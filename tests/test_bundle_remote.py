@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from flows.pipeline import Scored
-from flows.servers import needs_s3, s3_client, s3_options, start_moto
+from flows.servers import needs_s3, new_bucket, s3_client, s3_options
 
 import flowlib
 
 pytestmark = needs_s3
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def bucket(moto):
-    name = f"bundles-{uuid.uuid4().hex[:10]}"
-    s3_client(moto).create_bucket(Bucket=name)
-    return name
+    return new_bucket(moto, "bundles")
 
 
 def keys(moto, bucket: str) -> list[str]:

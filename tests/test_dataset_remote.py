@@ -6,11 +6,9 @@ readers trust only what the manifest lists, so a failed save leaves the old data
 
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
 import pytest
-from flows.servers import needs_s3, s3_client, s3_options, start_moto
+from flows.servers import needs_s3, new_bucket, s3_client, s3_options
 
 import flowlib
 from flowlib.targets.dataset import MANIFEST
@@ -18,18 +16,10 @@ from flowlib.targets.dataset import MANIFEST
 pytestmark = needs_s3
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def bucket(moto):
-    name = f"ds-{uuid.uuid4().hex[:10]}"
+    name = new_bucket(moto, "ds")
     client = s3_client(moto)
-    client.create_bucket(Bucket=name)
     flowlib.set_dir(f"s3://{name}/flows", storage_options=s3_options(moto))
 
     def keys(prefix: str = "") -> list[str]:

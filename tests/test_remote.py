@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from flows.pipeline import Gather, Numbers, Scaled, Scored
-from flows.servers import KEY, REGION, SECRET, needs_s3, s3_client, s3_options, start_moto
+from flows.servers import KEY, REGION, SECRET, needs_s3, new_bucket, s3_client, s3_options
 
 import flowlib
 from flowlib.storage import get_storage
@@ -23,18 +23,9 @@ from flowlib.storage import get_storage
 TESTS_DIR = Path(__file__).parent
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def bucket(moto):
-    name = f"flows-{uuid.uuid4().hex[:10]}"
-    s3_client(moto).create_bucket(Bucket=name)
-    return name
+    return new_bucket(moto, "flows")
 
 
 @pytest.fixture

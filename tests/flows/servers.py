@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,21 @@ needs_s3 = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ("moto", "s3fs", "boto3", "flask")),
     reason="moto[server], s3fs and boto3 are needed for the S3 tests",
 )
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One moto S3 server for the session; each test makes buckets of its own (:func:`new_bucket`)."""
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def new_bucket(moto: Server, prefix: str) -> str:
+    """A new, empty bucket on the moto server, named ``<prefix>-<random>``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    s3_client(moto).create_bucket(Bucket=name)
+    return name
 
 
 def s3_client(moto: Server) -> Any:
