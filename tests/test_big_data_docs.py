@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from flows.scripts import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
-
-
-def run_python(args: list[str], tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLIB_", "LUIGI_CONFIG"))}
-    environ.update(FLOWLIB_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
-    done = subprocess.run(
-        [sys.executable, *args], cwd=tmp_path, env=environ, stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def test_the_page_runs_as_one_script(tmp_path):

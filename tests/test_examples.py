@@ -7,13 +7,11 @@ other tests) with ``FLOWLIB_DIR`` pointing into ``tmp_path`` and stdin closed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from flows.scripts import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -32,29 +30,12 @@ PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 pytest.importorskip("sklearn", reason="the examples need scikit-learn: pip install -e '.[test]'")
 
 
-def run_python(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python args`` in ``tmp_path`` with outputs under ``tmp_path/data``; fail with its output."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLIB_", "LUIGI_CONFIG"))}
-    environ.update(FLOWLIB_DIR=str(tmp_path / "data"), PYTHONDONTWRITEBYTECODE="1", **env)
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=tmp_path,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 def files(root: Path, family: str, suffix: str) -> list[Path]:
     return sorted((root / family).glob(f"*{suffix}"))
 
 
 def test_ml_workflow_runs_only_what_is_needed(tmp_path):
-    out = run_python([str(EXAMPLES / "ml_workflow.py")], tmp_path).stdout
+    out = run_python([str(EXAMPLES / "ml_workflow.py")], tmp_path, timeout=240).stdout
     ran = re.findall(r"^-> ran (\d+) task\(s\): (.*)$", out, re.M)
     assert ran == [
         ("4", "GetData, Preprocess, Train, Evaluate"),  # first run: everything
@@ -80,14 +61,14 @@ def test_ml_workflow_runs_only_what_is_needed(tmp_path):
     assert sorted(r["metadata"]["accuracy"] for r in records) == sorted(m["accuracy"] for m in metrics)
 
     # A second demo starts from scratch again (its step 0 invalidates), so it tells the same story.
-    again = run_python([str(EXAMPLES / "ml_workflow.py")], tmp_path).stdout
+    again = run_python([str(EXAMPLES / "ml_workflow.py")], tmp_path, timeout=240).stdout
     assert re.findall(r"^-> ran (\d+) task\(s\): (.*)$", again, re.M) == ran
 
 
 def test_ml_workflow_from_luigi_command_line(tmp_path):
     """The README's luigi command: ``python -m luigi --module examples.ml_workflow Train ...``."""
     args = ["-m", "luigi", "--module", "examples.ml_workflow", "Train", "--scale", "2", "--local-scheduler"]
-    done = run_python(args, tmp_path, PYTHONPATH=str(REPO))
+    done = run_python(args, tmp_path, timeout=240)
     assert "3 ran successfully" in done.stdout + done.stderr
     trained = files(tmp_path / "data", "Train", ".pkl")
     assert len(trained) == 1 and "_2_0_" in trained[0].name
@@ -100,7 +81,7 @@ def test_doc_page_code_runs(page, tmp_path):
     assert blocks, f"{page} has no python code blocks"
     script = tmp_path / "page.py"
     script.write_text("\n".join(blocks), encoding="utf-8")
-    run_python([str(script)], tmp_path)
+    run_python([str(script)], tmp_path, timeout=240)
 
 
 def test_readme_starts_with_the_two_commands():
@@ -120,5 +101,5 @@ def test_notebook_code_runs(tmp_path):
     assert all(not cell["outputs"] for cell in notebook["cells"] if cell["cell_type"] == "code")
     script = tmp_path / "notebook.py"
     script.write_text("\n\n".join(cells), encoding="utf-8")
-    run_python([str(script)], tmp_path, PYTHONPATH=str(EXAMPLES))
+    run_python([str(script)], tmp_path, timeout=240, PYTHONPATH=str(EXAMPLES))
     assert len(files(tmp_path / "data", "Evaluate", "-data.json")) == 4

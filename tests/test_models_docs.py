@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from flows.scripts import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
-def _run(args: list[str], tmp_path: Path) -> str:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWLIB_", "LUIGI_CONFIG"))}
-    environ.update(FLOWLIB_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=tmp_path,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def test_serve_model_example_serves_generation_2_after_the_push(tmp_path):
-    out = _run([str(REPO / "examples" / "serve_model.py")], tmp_path)
+    out = run_python([str(REPO / "examples" / "serve_model.py")], tmp_path).stdout
     assert "pushed iris/1.0/1" in out and "pushed iris/1.0/2" in out
     assert re.search(r"^\$ curl .*/models/iris/predict$", out, re.M)
     answers = re.findall(r"^(iris/1\.0/\d) answered: (\[.*\])$", out, re.M)
@@ -44,5 +27,5 @@ def test_models_guide_python_blocks_run(tmp_path):
     assert len(blocks) >= 3
     script = tmp_path / "guide.py"
     script.write_text("import pandas as pd\n" + "\n".join(blocks))
-    out = _run([str(script)], tmp_path)
+    out = run_python([str(script)], tmp_path).stdout
     assert "metadata.accuracy" in out
