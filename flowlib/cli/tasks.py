@@ -173,15 +173,25 @@ def _common() -> argparse.ArgumentParser:
 _EPILOG = "task parameters follow the task as --name value (e.g. --scale 2 --max-depth 3)"
 
 
+def _task_command(
+    commands: Any, common: argparse.ArgumentParser, name: str, handler: Any, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand that takes a task and its parameters (``common``: the options every task command shares)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, parents=[common], allow_abbrev=False, epilog=_EPILOG, help=help, description=description
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def add_commands(commands: Any) -> None:
     """Add ``run``, ``preview``, ``show``, ``invalidate``, ``verify`` and ``graph`` to the ``flowlib`` subparsers."""
-    common = [_common()]
-
-    run = commands.add_parser(
+    common = _common()
+    run = _task_command(
+        commands,
+        common,
         "run",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_run,
         help="run a task and everything it needs that is not complete",
         description="Run a task and everything it requires that is not complete.",
     )
@@ -196,33 +206,30 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--forced-all-upstream", action="store_true", help="rerun every task of the flow")
     run.add_argument("--confirm", action="store_true", help="show the plan and ask before running")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.set_defaults(handler=_cmd_run)
 
-    preview = commands.add_parser(
+    _task_command(
+        commands,
+        common,
         "preview",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_preview,
         help="print the task's dependency tree with each task's status",
         description="Print the dependency tree with each task's status.",
     )
-    preview.set_defaults(handler=_cmd_preview)
 
-    show = commands.add_parser(
+    _task_command(
+        commands,
+        common,
         "show",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_show,
         help="show a task's status, outputs, paths and record",
         description="Show one task: status, outputs and their paths, its record.",
     )
-    show.set_defaults(handler=_cmd_show)
 
-    invalidate = commands.add_parser(
+    invalidate = _task_command(
+        commands,
+        common,
         "invalidate",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_invalidate,
         help="remove a task's outputs (and upstream / down to another task)",
         description="Remove outputs so tasks run again. Asks first in a terminal.",
     )
@@ -234,26 +241,24 @@ def add_commands(commands: Any) -> None:
         help="also this downstream task and every task on a path between the two",
     )
     invalidate.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    invalidate.set_defaults(handler=_cmd_invalidate)
 
-    verify = commands.add_parser(
+    verify = _task_command(
+        commands,
+        common,
         "verify",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_verify,
         help="check every output of the flow on disk against its record",
         description="Check every output of the flow: present, readable, as recorded.",
     )
     verify.add_argument("--no-fingerprints", action="store_true", help="skip hashing the files (faster)")
     verify.add_argument("--deep", action="store_true", help="load every output fully (unpickles: trusted roots only)")
     verify.add_argument("--invalidate", action="store_true", help="remove the outputs of damaged tasks")
-    verify.set_defaults(handler=_cmd_verify)
 
-    picture = commands.add_parser(
+    picture = _task_command(
+        commands,
+        common,
         "graph",
-        parents=common,
-        allow_abbrev=False,
-        epilog=_EPILOG,
+        _cmd_graph,
         help="print the flow's DAG as Mermaid, Graphviz DOT or SVG",
         description="Print the flow's DAG, each task coloured by status.",
     )
@@ -264,4 +269,3 @@ def add_commands(commands: Any) -> None:
         help="mermaid (default), dot, or svg (needs Graphviz)",
     )
     picture.add_argument("--output", "-o", metavar="FILE", help="write to FILE (.mmd, .dot or .svg) instead")
-    picture.set_defaults(handler=_cmd_graph)
