@@ -153,7 +153,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_helpers_after_fork)
 
 
-def hash_bytes(data: bytes) -> str:
+def hash_bytes(data: bytes | memoryview) -> str:
     """The fingerprint of ``data``: ``"<algorithm>:<32 hex digits>"``."""
     if xxhash is not None:
         return "xxh3:" + xxhash.xxh3_128_hexdigest(data)

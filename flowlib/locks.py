@@ -15,12 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 from flowlib.errors import LockTimeoutError
 from flowlib.layout import LOCK_FILE
@@ -30,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["task_lock", "pid_alive", "LOCK_FILE", "locking_available"]
+__all__ = ["task_lock", "TaskLock", "pid_alive", "LOCK_FILE", "locking_available"]
 
 _fds: dict[tuple[int, str], int] = {}
 _fds_lock = threading.Lock()
@@ -77,38 +75,65 @@ def _offset(task_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(task_id.encode("utf-8"), digest_size=7).digest(), "big")
 
 
-@contextlib.contextmanager
-def task_lock(directory: str, task_id: str, *, timeout: float, poll: float = 0.05) -> Iterator[bool]:
-    """Hold ``task_id``'s lock in ``directory``; yields ``True`` if another run held it first (we waited).
+class TaskLock:
+    """``task_id``'s lock in ``directory``, held inside a ``with`` block (see :func:`task_lock`).
+
+    A class, not a generator: it is taken once per task run, where every call counts.
+    """
+
+    __slots__ = ("directory", "task_id", "timeout", "poll", "fd", "offset", "in_process")
+
+    def __init__(self, directory: str, task_id: str, *, timeout: float, poll: float = 0.05) -> None:
+        self.directory, self.task_id, self.timeout, self.poll = directory, task_id, timeout, poll
+        self.fd = -1
+        self.offset = 0
+        self.in_process: threading.Lock | None = None
+
+    def __enter__(self) -> bool:
+        """Wait for the lock; ``True`` if another run held it first (we waited)."""
+        key = (os.getpid(), self.directory, self.task_id)
+        in_process = _thread_locks.get(key)
+        if in_process is None:
+            with _fds_lock:
+                in_process = _thread_locks.setdefault(key, threading.Lock())
+        fd = self.fd = _lock_fd(self.directory) if fcntl is not None else -1
+        offset = self.offset = _offset(self.task_id)
+        waited = False
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if in_process.acquire(blocking=False):
+                if fcntl is None:
+                    break
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
+                    break
+                except (BlockingIOError, PermissionError):
+                    in_process.release()
+            waited = True
+            if time.monotonic() > deadline:
+                raise LockTimeoutError(
+                    f"waited {self.timeout:.0f}s for another run of {self.task_id} (lock in "
+                    f"{self.directory}/{LOCK_FILE}); raise flowlib.settings.lock_timeout, or stop the other run"
+                )
+            time.sleep(self.poll)
+        self.in_process = in_process
+        return waited
+
+    def __exit__(self, *exc: object) -> None:
+        in_process, self.in_process = self.in_process, None
+        if in_process is None:
+            return
+        try:
+            if fcntl is not None:
+                fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self.offset, os.SEEK_SET)
+        finally:
+            in_process.release()
+
+
+def task_lock(directory: str, task_id: str, *, timeout: float, poll: float = 0.05) -> TaskLock:
+    """Hold ``task_id``'s lock in ``directory``; ``with`` it yields ``True`` if another run held it first.
 
     POSIX byte-range locks belong to a process, so threads of one process are kept apart by an
     in-process lock taken first.
     """
-    with _fds_lock:
-        in_process = _thread_locks.setdefault((os.getpid(), directory, task_id), threading.Lock())
-    fd = _lock_fd(directory) if fcntl is not None else -1
-    offset = _offset(task_id)
-    waited = False
-    deadline = time.monotonic() + timeout
-    while True:
-        if in_process.acquire(blocking=False):
-            if fcntl is None:
-                break
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
-                break
-            except (BlockingIOError, PermissionError):
-                in_process.release()
-        waited = True
-        if time.monotonic() > deadline:
-            raise LockTimeoutError(
-                f"waited {timeout:.0f}s for another run of {task_id} (lock in {directory}/{LOCK_FILE}); "
-                "raise flowlib.settings.lock_timeout, or stop the other run"
-            )
-        time.sleep(poll)
-    try:
-        yield waited
-    finally:
-        if fcntl is not None:
-            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset, os.SEEK_SET)
-        in_process.release()
+    return TaskLock(directory, task_id, timeout=timeout, poll=poll)

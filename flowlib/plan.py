@@ -69,10 +69,10 @@ class Node:
     record: Record | None = None
     #: What ``stat`` said of each output when the plan checked it.
     stats: dict[str, FileStat | None] | None = None
+    task_id: str = field(init=False)
 
-    @property
-    def task_id(self) -> str:
-        return str(self.task.task_id)
+    def __post_init__(self) -> None:
+        self.task_id = str(self.task.task_id)  # asked many times per task: an attribute, not a property
 
     @property
     def family(self) -> str:

@@ -3,7 +3,8 @@
 luigi rebuilds a class's parameter list with ``dir()`` on every call and computes a new
 task's parameter values twice (for its instance cache, then in ``__init__``). Flows of
 thousands of tasks pay for both; :class:`LuigiSpeedups` caches the first per class and
-reuses the second, and changes nothing else. Subclasses provide
+reuses the second, keeps the string parameters the ``task_id`` is made of (records store
+them), and changes nothing else. Subclasses provide
 :meth:`~LuigiSpeedups.checked_param_values` (flowlib's strict checks).
 
 Example:
@@ -48,7 +49,7 @@ def luigi_param_values(cls: type, params: Any, kwargs: Any) -> list[tuple[str, A
 
 
 class LuigiSpeedups(luigi.Task):  # type: ignore[misc]
-    """``get_params`` cached per class; ``get_param_values`` computed once per new task."""
+    """``get_params`` cached per class; ``get_param_values`` and the ``task_id``'s string parameters once per task."""
 
     @classmethod
     def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
@@ -74,3 +75,12 @@ class LuigiSpeedups(luigi.Task):  # type: ignore[misc]
         checked = cls.checked_param_values(params, args, kwargs)
         _LAST_VALUES.entry = (cls, params, args, kwargs, checked)
         return list(checked)
+
+    def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str]:
+        """luigi's; the significant public ones (what the ``task_id`` is made of) computed once, like the id."""
+        if not (only_significant and only_public):
+            return super().to_str_params(only_significant, only_public)  # type: ignore[no-any-return]
+        cached = self.__dict__.get("_flowlib_id_params")
+        if cached is None:
+            cached = self.__dict__["_flowlib_id_params"] = super().to_str_params(True, True)
+        return dict(cached)

@@ -131,6 +131,44 @@ class Storage(abc.ABC):
             handle.write(data)
 
 
+class _LocalAtomicWrite:
+    """A temporary file beside ``path``, renamed onto it when the ``with`` block succeeds, else removed.
+
+    A class, not a generator: every output of every task is written through one.
+    """
+
+    __slots__ = ("path", "tmp", "fsync")
+
+    def __init__(self, path: str, *, fsync: bool) -> None:
+        self.path, self.tmp, self.fsync = path, temp_name(path), fsync
+
+    def __enter__(self) -> str:
+        return self.tmp
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
+        if exc is None:
+            try:
+                if self.fsync:
+                    with open(self.tmp, "rb") as handle:
+                        os.fsync(handle.fileno())
+                os.replace(self.tmp, self.path)
+                return
+            except BaseException as failed:
+                exc = failed
+                self._discard(exc)
+                raise
+        self._discard(exc)
+
+    def _discard(self, exc: BaseException) -> None:
+        with contextlib.suppress(OSError):
+            os.remove(self.tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EFBIG):
+            raise StorageError(
+                f"could not write {self.path!r}: {exc.strerror or exc}; "
+                "free space or choose a writable root; earlier outputs are intact"
+            ) from exc
+
+
 class LocalStorage(Storage):
     """A root on the local filesystem; temporary file in the same directory, then ``os.replace``."""
 
@@ -176,25 +214,9 @@ class LocalStorage(Storage):
         with open(path, "rb") as handle:
             return handle.read()
 
-    @contextlib.contextmanager
-    def atomic_write(self, path: str) -> Iterator[str]:
+    def atomic_write(self, path: str) -> contextlib.AbstractContextManager[str]:
         self.makedirs(os.path.dirname(path))
-        tmp = temp_name(path)
-        try:
-            yield tmp
-            if self.fsync or settings.fsync:
-                with open(tmp, "rb") as handle:
-                    os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EFBIG):
-                raise StorageError(
-                    f"could not write {path!r}: {exc.strerror or exc}; "
-                    "free space or choose a writable root; earlier outputs are intact"
-                ) from exc
-            raise
+        return _LocalAtomicWrite(path, fsync=self.fsync or settings.fsync)
 
     @contextlib.contextmanager
     def reading(self, path: str) -> Iterator[str]:

@@ -267,9 +267,17 @@ def test_a_refused_save_keeps_the_earlier_output(fmt, storage):
 def half_writer(cls: type[FileTarget], error: BaseException) -> type[FileTarget]:
     """A subclass of ``cls`` that writes half the real file, then raises ``error``.
 
-    It fails in the method the format really writes with: ``_write_stream`` for formats that
-    stream (and are fingerprinted while writing), else ``_write``.
+    It fails in the method the format really writes with: ``_write_encoded`` for what a format
+    encodes in memory (small Parquet frames), ``_write_stream`` for formats that stream (and are
+    fingerprinted while writing), else ``_write``.
     """
+    if cls._encode is not FileTarget._encode:
+
+        def _write_encoded(self: FileTarget, data: Any, path: str) -> None:
+            cls._write_encoded(self, data[: len(data) // 2], path)
+            raise error
+
+        return type(f"Half{cls.__name__}", (cls,), {"_write_encoded": _write_encoded})
     if cls.streams:
 
         def _write_stream(self: FileTarget, obj: Any, handle: Any) -> None:

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cloudpickle
@@ -66,14 +66,18 @@ def runs_in_main_process(task: luigi.Task) -> bool:
     return _in_memory(task) or any(_in_memory(dep) for dep in flatten(task.requires()))
 
 
-@contextlib.contextmanager
-def _lock_for(task: luigi.Task) -> Iterator[bool]:
-    if not isinstance(task, Task) or not task.target_class.is_file or not task.storage().is_local:
-        yield False
-        return
-    directory = task.storage().family_dir(task.get_task_family())
-    with task_lock(directory, task.task_id, timeout=settings.lock_timeout, poll=settings.lock_poll_interval) as waited:
-        yield waited
+_UNLOCKED = contextlib.nullcontext(False)
+
+
+def _lock_for(task: luigi.Task) -> contextlib.AbstractContextManager[bool]:
+    """The lock a run of ``task`` holds: its task lock on local disks, else none (``with`` gives ``False``)."""
+    if not isinstance(task, Task) or not task.target_class.is_file:
+        return _UNLOCKED
+    storage = task.storage()
+    if not storage.is_local:
+        return _UNLOCKED
+    directory = storage.family_dir(task.get_task_family())
+    return task_lock(directory, task.task_id, timeout=settings.lock_timeout, poll=settings.lock_poll_interval)
 
 
 def max_attempts(task: luigi.Task) -> int:
@@ -109,7 +113,8 @@ def attempt(task: luigi.Task, needed: Callable[[], bool] | None = None) -> Attem
     result = Attempt()
     tries = max_attempts(task)
     for number in range(1, tries + 1):
-        result = Attempt()
+        if number > 1:
+            result = Attempt()
         try:
             with _lock_for(task):
                 if needed is not None and not needed():

@@ -111,21 +111,22 @@ class Progress:
 
     def start(self, task: Any) -> None:
         """``task`` starts running now."""
-        self.running[str(getattr(task, "task_id", id(task)))] = str(task.get_task_family())
         logger.debug("running %s", task)
         if self.bar is not None:
+            self.running[str(getattr(task, "task_id", id(task)))] = str(task.get_task_family())
             self._refresh_bar()
         elif self.visible:
             self._line("running", task)
 
     def done(self, task: Any, *, failed: bool = False) -> None:
         """``task`` is decided: it ran, was skipped, or failed (or could not run)."""
-        self.running.pop(str(getattr(task, "task_id", id(task))), None)
         self.finished += 1
         self.failed += int(failed)
         verdict = "failed" if failed else "done"
-        logger.info("[%d/%d, %.1fs] %s %s", self.finished, self.total, self.elapsed, verdict, task)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("[%d/%d, %.1fs] %s %s", self.finished, self.total, self.elapsed, verdict, task)
         if self.bar is not None:
+            self.running.pop(str(getattr(task, "task_id", id(task))), None)
             self.bar.update(1)
             self._refresh_bar()
         elif self.visible:

@@ -52,6 +52,19 @@ def consumed_inputs(task: Task) -> dict[str, dict[str, str]]:
     return consumed
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
+def _stamp(seconds: float) -> str:
+    """Local time with its offset, to the second (the text of the last second is reused: tasks are quick)."""
+    global _last_stamp
+    whole = int(seconds)
+    last = _last_stamp
+    if last[0] != whole:
+        last = _last_stamp = (whole, time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(whole)))
+    return last[1]
+
+
 def make_record(
     task: Task, state: RunState, started: float, consumed: dict[str, dict[str, str]], data: str | None
 ) -> Record:
@@ -63,7 +76,7 @@ def make_record(
         code=code_fingerprint(type(task)),
         outputs=dict(state.saved),
         inputs=consumed,
-        started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        started=_stamp(started),
         duration=round(time.time() - started, 6),
         versions=versions(),
         metadata=dict(state.metadata),

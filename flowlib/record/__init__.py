@@ -82,26 +82,38 @@ def key_for(task: Any) -> RecordKey:
     return RecordKey(task.storage(), task.get_task_family(), task.task_id)
 
 
+def _located(task: Any) -> tuple[RecordStore, RecordKey]:
+    """:func:`store_for` and :func:`key_for` together (the storage looked up once)."""
+    storage = task.storage()
+    key = RecordKey(storage, task.get_task_family(), task.task_id)
+    return (records_for(storage) if task.target_class.is_file else memory_records), key
+
+
 def record_path(task: Any) -> str:
     """The file that holds ``task``'s record (on local disks: its family's log, shared with the family)."""
-    return store_for(task).location(key_for(task))
+    store, key = _located(task)
+    return store.location(key)
 
 
 def record_stat(task: Any) -> FileStat | None:
     """Size, time and replacement token of ``task``'s record (``None`` when it has none)."""
-    return store_for(task).stat(key_for(task))
+    store, key = _located(task)
+    return store.stat(key)
 
 
 def read_record(task: Any) -> Record | None:
     """``task``'s record, or ``None`` when it has none (or it is damaged)."""
-    return store_for(task).read(key_for(task))
+    store, key = _located(task)
+    return store.read(key)
 
 
 def write_record(task: Any, record: Record) -> None:
     """Store ``task``'s record (atomically)."""
-    store_for(task).write(key_for(task), record)
+    store, key = _located(task)
+    store.write(key, record)
 
 
 def remove_record(task: Any) -> None:
     """Remove ``task``'s record, if any."""
-    store_for(task).remove(key_for(task))
+    store, key = _located(task)
+    store.remove(key)

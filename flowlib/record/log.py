@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +96,7 @@ class _Log:
         self.lines = 0  # lines parsed so far (superseded ones included)
         self.entries: dict[str, _Entry] = {}
         self.append_fd: int | None = None
+        self.append_inode = 0  # the inode of ``append_fd``
 
     def clear(self, inode: int | None) -> None:
         self.inode, self.offset, self.lines, self.entries, self.tail, self.mtime = inode, 0, 0, {}, b"", None
@@ -169,40 +169,39 @@ class _Log:
         return self.lines >= COMPACT_AFTER and self.lines > 2 * len(self.entries)
 
     # -- writing ---------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def appending(self) -> Iterator[tuple[int, int]]:
-        """The append descriptor of the current log file and its inode, held with a shared lock."""
+    def append(self, line: bytes) -> int:
+        """Append one line; the offset it starts at.
+
+        The write holds a shared ``flock`` on the file, and goes to the file that is at the path now
+        (a compaction replaces it under an exclusive lock).
+        """
         assert fcntl is not None
+        data = b"\n" + line + b"\n"
         for _ in range(100):
             if self.append_fd is None:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 self.append_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-            fd = self.append_fd
+                self.append_inode = os.fstat(self.append_fd).st_ino
+            fd, inode = self.append_fd, self.append_inode
             fcntl.flock(fd, fcntl.LOCK_SH)
             try:
                 try:
                     current = os.stat(self.path).st_ino
                 except FileNotFoundError:
                     current = None
-                inode = os.fstat(fd).st_ino
                 if current == inode:
-                    yield fd, inode
-                    return
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+                    if settings.fsync:
+                        os.fsync(fd)
+                    end = os.lseek(fd, 0, os.SEEK_CUR)
+                    break
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             self.close()  # compacted or removed under us: open the file that is there now
-        raise StorageError(f"{self.path} keeps being replaced; is another program rewriting it?")
-
-    def append(self, line: bytes) -> int:
-        """Append one line; the offset it starts at."""
-        data = b"\n" + line + b"\n"
-        with self.appending() as (fd, inode):
-            written = os.write(fd, data)
-            if written != len(data):
-                raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
-            if settings.fsync:
-                os.fsync(fd)
-            end = os.lseek(fd, 0, os.SEEK_CUR)
+        else:
+            raise StorageError(f"{self.path} keeps being replaced; is another program rewriting it?")
         start = end - len(data)
         fresh_file = self.inode is None and self.offset == 0 and not self.entries
         if start == self.offset and (self.inode == inode or fresh_file):  # nothing else was appended meanwhile

@@ -30,6 +30,8 @@ __all__ = ["Record", "RecordFormatError", "NewerRecordError", "FORMAT_VERSION", 
 FORMAT_VERSION = 2
 
 _versions: dict[str, str] = {}
+#: Compact JSON; what is not plain JSON (numpy numbers in metadata...) is written as its ``str``.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class RecordFormatError(FlowlibError, ValueError):
@@ -113,7 +115,7 @@ class Record:
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON; metadata that is not plain JSON is an error naming it."""
         try:
-            return json.dumps(self.to_dict(), separators=(",", ":"), default=str).encode("utf-8")
+            return _ENCODER.encode(self.to_dict()).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise FlowlibError(
                 f"{self.task_id}: metadata cannot be stored as JSON ({exc}); save_metadata takes plain values"

@@ -17,7 +17,7 @@ import luigi
 import numpy as np
 
 from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
-from flowlib.hashing import HashingWriter, hash_file
+from flowlib.hashing import HashingWriter, hash_bytes, hash_file
 from flowlib.settings import settings
 from flowlib.storage import FileStat, Storage
 
@@ -125,7 +125,8 @@ class FileTarget(Target):
 
     A format implements ``_write(obj, path)``, or, when it writes through a Python file object,
     ``_write_stream(obj, handle)`` with ``streams = True``: then the file is fingerprinted while it
-    is written instead of read back afterwards.
+    is written instead of read back afterwards. A format that can build a (small) file in memory
+    also implements ``_encode(obj)``: the bytes are then written and fingerprinted in one go.
     """
 
     #: ``True`` when the format implements ``_write_stream`` (see the class docstring).
@@ -148,9 +149,28 @@ class FileTarget(Target):
         """Rows and column dtypes of what was just saved (:func:`describe`; formats may know them already)."""
         return describe(obj)
 
+    def _encode(self, obj: Any) -> bytes | memoryview | None:
+        """The whole file for ``obj``, when this format builds it in memory; ``None``: write it with ``_write``."""
+        return None
+
+    def _write_encoded(self, data: bytes | memoryview, path: str) -> None:
+        """Write what :meth:`_encode` built to the new local file ``path``: no buffering layers, one ``write``."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
     def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
         """Write ``obj`` at ``tmp``; its content fingerprint (``unhashed-...`` when fingerprints are off)."""
         # Content fingerprints make early cutoff and verify possible.
+        data = self._encode(obj)
+        if data is not None:
+            self._write_encoded(data, tmp)
+            return hash_bytes(data) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
         if not settings.fingerprint_outputs:
             self._write(obj, tmp)
             return "unhashed-" + uuid.uuid4().hex

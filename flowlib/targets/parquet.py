@@ -7,8 +7,6 @@ comes back with pandas' ``str`` dtype, as with ``pandas.read_parquet``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import IO, Any
 
 import pandas as pd
@@ -16,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowlib.errors import FlowlibError, TargetFormatError
-from flowlib.hashing import hash_file
 from flowlib.settings import settings
 from flowlib.targets.base import FileTarget, register_target
 
@@ -55,18 +52,24 @@ def _schema_of(table: pa.Table, columns: int) -> dict[str, str] | None:
     return schema if len(schema) == columns else None
 
 
-@contextlib.contextmanager
-def _format_errors() -> Iterator[None]:
-    """What pyarrow refuses becomes a :class:`TargetFormatError` saying what to do; disk errors stay OS errors."""
-    try:
-        yield
-    except OSError:
-        raise
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        raise TargetFormatError(
-            f"Parquet cannot hold this DataFrame: {exc}; convert the offending column "
-            "(e.g. mixed-type object columns to str) or use TaskPickle"
-        ) from exc
+class _FormatErrors:
+    """What pyarrow refuses becomes a :class:`TargetFormatError` saying what to do; disk errors stay OS errors.
+
+    A class, not a generator (every save enters it); one stateless instance serves every ``with``.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
+        if isinstance(exc, (pa.ArrowException, TypeError, ValueError)) and not isinstance(exc, OSError):
+            raise TargetFormatError(
+                f"Parquet cannot hold this DataFrame: {exc}; convert the offending column "
+                "(e.g. mixed-type object columns to str) or use TaskPickle"
+            ) from exc
+
+
+_format_errors = _FormatErrors()
 
 
 def require_dataframe(obj: Any, fmt: str) -> None:
@@ -110,36 +113,25 @@ class ParquetTarget(FileTarget):
                 f"set flowlib.settings.parquet_compression to one of {sorted(_CODECS)}"
             )
 
-    #: Frames of at most :data:`SMALL_CELLS` cells are encoded in memory and written in one go, fingerprinted
-    #: while written; pyarrow writes bigger ones to the file itself, which is then hashed (no second copy).
-    streams = True
-
     def _big(self, obj: Any) -> bool:
         if not isinstance(obj, pd.DataFrame):
             return False
         rows, columns = obj.shape  # not DataFrame.size: numpy's prod costs more than this whole check
         return rows * columns > SMALL_CELLS
 
-    def _write(self, obj: pd.DataFrame, path: str) -> None:
-        if not self._big(obj):
-            super()._write(obj, path)  # through _write_stream
-            return
-        # An open native file: writing to a path would resolve a filesystem for it on every save.
-        with _format_errors(), pa.OSFile(path, "wb") as sink:
-            pq.write_table(self._converted(obj), sink, compression=settings.parquet_compression)
-
-    def _write_stream(self, obj: pd.DataFrame, handle: IO[bytes]) -> None:
-        with _format_errors():
+    def _encode(self, obj: pd.DataFrame) -> memoryview | None:
+        """Frames of at most :data:`SMALL_CELLS` cells are encoded in memory (then written and hashed at once)."""
+        if self._big(obj):
+            return None  # written by pyarrow to the file and hashed after: no second copy in memory
+        with _format_errors:
             sink = pa.BufferOutputStream()
             pq.write_table(self._converted(obj), sink, compression=settings.parquet_compression)
-            data = sink.getvalue()
-        handle.write(data)  # type: ignore[arg-type]  # a pyarrow Buffer: the buffer protocol
+            return memoryview(sink.getvalue())
 
-    def _write_fingerprinted(self, obj: Any, tmp: str) -> str:
-        if self._big(obj) and settings.fingerprint_outputs:
-            self._write(obj, tmp)
-            return hash_file(tmp)
-        return super()._write_fingerprinted(obj, tmp)
+    def _write(self, obj: pd.DataFrame, path: str) -> None:
+        # An open native file: writing to a path would resolve a filesystem for it on every save.
+        with _format_errors, pa.OSFile(path, "wb") as sink:
+            pq.write_table(self._converted(obj), sink, compression=settings.parquet_compression)
 
     def _converted(self, obj: pd.DataFrame) -> pa.Table:
         table = _table(obj)
