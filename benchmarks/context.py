@@ -31,6 +31,8 @@ class Sizes:
     worker_seconds: float
     scaling: tuple[int, ...]
     repeats: int
+    #: Repeats of the first runs: their target is tight and one measurement moves by 10-15% on a shared machine.
+    first_run_repeats: int
     #: Repeats of each save and load in the throughput case (in one process, after a warm-up round).
     io_repeats: int
     timeout: float
@@ -48,6 +50,7 @@ FULL = Sizes(
     worker_seconds=1.0,
     scaling=(500, 1000, 2000, 5000),
     repeats=3,
+    first_run_repeats=5,
     io_repeats=7,
     timeout=900.0,
     other_preview_timeout=60.0,
@@ -63,6 +66,7 @@ SMOKE = Sizes(
     worker_seconds=0.2,
     scaling=(100, 200),
     repeats=1,
+    first_run_repeats=1,
     io_repeats=1,
     timeout=120.0,
     other_preview_timeout=10.0,

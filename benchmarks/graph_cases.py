@@ -28,7 +28,8 @@ def first_run(ctx: Context) -> CaseResult:
         kinds = ctx.kinds("flowlib", "floor", "luigi", "d6tflow", "kedro")
         specs = {kind: ctx.first_run_spec(kind, shape, n) for kind in kinds}
         once = {"luigi", "d6tflow", "kedro"}
-        measured = interleaved(specs, repeats=ctx.sizes.repeats, timeout=ctx.sizes.timeout, once=once, log=ctx.log)
+        repeats = ctx.sizes.first_run_repeats
+        measured = interleaved(specs, repeats=repeats, timeout=ctx.sizes.timeout, once=once, log=ctx.log)
         for kind, value in measured.items():
             ctx.memo[("first_run", kind, shape, n)] = value
         recipe = ("benchmarks.dag:first_run", {"kind": "flowlib", "shape": shape, "n": n, "directory": FRESH})

@@ -8,9 +8,12 @@ runs in this process wrote, so a running task reads no record twice.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import multiprocessing
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -63,6 +66,20 @@ def _known_inputs(node: Node) -> dict[str, dict[str, str]]:
 def _codes(task: luigi.Task) -> dict[str, str]:
     """The code fingerprint this process planned with, by task family (the worker records the same)."""
     return {task.get_task_family(): code_fingerprint(type(task))} if isinstance(task, Task) else {}
+
+
+@contextlib.contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    """Keep the objects that exist now (the plan, its tasks and records: they outlive the run) out of the
+    collector's full scans while tasks run, as ``gc.freeze`` does; left alone when the program froze some itself."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class _LocalRun:
@@ -149,10 +166,11 @@ class _LocalRun:
             storage.makedirs(folder)  # fail fast, naming the folder, when the root is not writable
         sweep_temp_files({folder for _, folder in folders})
         try:
-            if self.workers == 1:
-                self._sequential()
-            else:
-                self._parallel()
+            with _long_lived_frozen():
+                if self.workers == 1:
+                    self._sequential()
+                else:
+                    self._parallel()
         finally:
             self.progress.close()
         return self.outcomes
