@@ -482,3 +482,47 @@ def test_run_result_renders_as_an_html_table():
     assert rows[1][:3] == ["<code>Bad()</code>", "failed", "no output; RuntimeError: nope &amp; worse"]
     assert all(re.fullmatch(r"\d+\.\d\ds", row[3]) for row in rows)
     assert "<b>" not in html.replace("<b style", "")
+
+
+class _Cycle:
+    """Garbage the collector must find: an object that refers to itself."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+    import weakref
+
+    A, B, C, log = chain()
+    garbage = _Cycle()
+    alive = weakref.ref(garbage)
+    del garbage
+    seen: list[int] = []
+
+    class Watch(flowlib.TaskPickle):
+        def run(self):
+            seen.append(gc.get_freeze_count())  # while tasks run, what existed before is frozen
+            self.save(0)
+
+    assert gc.get_freeze_count() == 0
+    flowlib.run([C(), Watch()], execution_summary=False)
+    assert log == ["A", "B", "C"]
+    assert seen and seen[0] > 0
+    assert gc.get_freeze_count() == 0  # nothing stays frozen after the run
+    gc.collect()
+    assert alive() is None  # and garbage from before the run is collected again
+
+
+def test_a_run_keeps_objects_the_program_froze_itself_frozen():
+    import gc
+
+    A, B, C, _log = chain()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        flowlib.run(C(), execution_summary=False)
+        assert 0 < gc.get_freeze_count() <= frozen  # still frozen (some frozen objects may have been freed)
+    finally:
+        gc.unfreeze()
