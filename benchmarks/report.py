@@ -48,8 +48,8 @@ First runs are reported in wall time and, on the next line, in CPU time (user + 
 measuring process): on a shared machine, CPU time is the steadier of the two.
 
 Every measurement runs in a fresh Python process (imports are not timed; building the root tasks
-is). Measurements shorter than 15 s are repeated (3 times in the full suite, alternating the order
-of flowlib and its baseline) and the median is reported. Ratios are flowlib / baseline, so
+is). Measurements shorter than 15 s are repeated (3 times in the full suite, 5 times for first runs,
+alternating the order of flowlib and its baseline) and the median is reported. Ratios are flowlib / baseline, so
 "at least 5x faster" is written "≤ 0.2x".
 """
 
