@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: A marker for a parameter not given to the constructor (``None`` can be given).
+_NOT_GIVEN = object()
 
 Keys = str | Sequence[str] | None
 
@@ -223,7 +225,10 @@ class Task(LuigiSpeedups):
                 raise
             raise refused_value(family, params, given, exc) from exc
         lookup = dict(params)
-        return [(name, check_value(family, name, lookup[name], value)) for name, value in values]
+        return [  # what was given is checked already; defaults (and values luigi normalized anew) are checked here
+            (name, value if given.get(name, _NOT_GIVEN) is value else check_value(family, name, lookup[name], value))
+            for name, value in values
+        ]
 
     def _warn_on_wrong_param_types(self) -> None:
         """Types were checked (strictly) in ``get_param_values``."""
