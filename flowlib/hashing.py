@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import singledispatch
 from typing import IO, Any
@@ -31,7 +32,16 @@ try:
 except ImportError:  # pragma: no cover - xxhash is a dependency; SHA-256 keeps flowlib working without it
     xxhash = None  # type: ignore[assignment]
 
-__all__ = ["ALGORITHM", "Hasher", "HashingWriter", "algorithm_of", "hash_bytes", "hash_file", "hash_value"]
+__all__ = [
+    "ALGORITHM",
+    "Hasher",
+    "HashingWriter",
+    "algorithm_of",
+    "hash_bytes",
+    "hash_file",
+    "hash_value",
+    "unhashed",
+]
 
 #: The algorithm of new fingerprints.
 ALGORITHM = "xxh3" if xxhash is not None else "sha256"
@@ -45,6 +55,11 @@ def _digest(algorithm: str) -> Any:
     if algorithm == "sha256":
         return hashlib.sha256()
     raise ValueError(f"cannot compute {algorithm!r} fingerprints here; install xxhash (pip install xxhash)")
+
+
+def unhashed() -> str:
+    """The fingerprint of an output saved with ``settings.fingerprint_outputs = False``: unique, never a match."""
+    return "unhashed-" + uuid.uuid4().hex
 
 
 def algorithm_of(fingerprint: str) -> str | None:

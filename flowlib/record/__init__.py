@@ -72,21 +72,21 @@ def records_for(storage: Storage) -> RecordStore:
     raise FlowlibError(f"settings.record_store is {choice!r}; set it to one of {list(_STORES)}")
 
 
-def store_for(task: Any) -> RecordStore:
-    """The store that keeps ``task``'s record: beside its files, or in memory for memory targets."""
-    return records_for(task.storage()) if task.target_class.is_file else memory_records
-
-
-def key_for(task: Any) -> RecordKey:
-    """Which record belongs to ``task``."""
-    return RecordKey(task.storage(), task.get_task_family(), task.task_id)
-
-
 def _located(task: Any) -> tuple[RecordStore, RecordKey]:
     """:func:`store_for` and :func:`key_for` together (the storage looked up once)."""
     storage = task.storage()
     key = RecordKey(storage, task.get_task_family(), task.task_id)
     return (records_for(storage) if task.target_class.is_file else memory_records), key
+
+
+def store_for(task: Any) -> RecordStore:
+    """The store that keeps ``task``'s record: beside its files, or in memory for memory targets."""
+    return _located(task)[0]
+
+
+def key_for(task: Any) -> RecordKey:
+    """Which record belongs to ``task``."""
+    return _located(task)[1]
 
 
 def record_path(task: Any) -> str:

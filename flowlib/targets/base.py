@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import os
-import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
@@ -17,7 +16,7 @@ import luigi
 import numpy as np
 
 from flowlib.errors import CorruptOutputError, FlowlibError, StorageError
-from flowlib.hashing import HashingWriter, hash_bytes, hash_file
+from flowlib.hashing import HashingWriter, hash_bytes, hash_file, unhashed
 from flowlib.settings import settings
 from flowlib.storage import FileStat, Storage
 
@@ -170,10 +169,10 @@ class FileTarget(Target):
         data = self._encode(obj)
         if data is not None:
             self._write_encoded(data, tmp)
-            return hash_bytes(data) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
+            return hash_bytes(data) if settings.fingerprint_outputs else unhashed()
         if not settings.fingerprint_outputs:
             self._write(obj, tmp)
-            return "unhashed-" + uuid.uuid4().hex
+            return unhashed()
         if not self.streams:
             self._write(obj, tmp)
             return hash_file(tmp)

@@ -22,7 +22,6 @@ import json
 import os
 import tempfile
 import urllib.parse
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowlib.errors import CorruptOutputError, TargetFormatError
-from flowlib.hashing import hash_bytes, hash_file
+from flowlib.hashing import hash_bytes, hash_file, unhashed
 from flowlib.settings import settings
 from flowlib.storage import FsspecStorage, Storage
 
@@ -241,7 +240,7 @@ class DatasetWriter:
         writer = self._open.pop(directory)
         writer.close()
         relative = writer.relative
-        fingerprint = hash_file(writer.local) if settings.fingerprint_outputs else "unhashed-" + uuid.uuid4().hex
+        fingerprint = hash_file(writer.local) if settings.fingerprint_outputs else unhashed()
         size = os.stat(writer.local).st_size
         if self.remote is not None:
             try:
