@@ -151,3 +151,24 @@ def test_preview_prints_once_in_a_script_and_the_value_is_the_same_text(capsys):
     assert capsys.readouterr().out == text + "\n"
     flowlib.preview(Printed(), show=False)
     assert capsys.readouterr().out == ""
+
+
+def test_previews_and_summaries_go_through_the_summary_logger_which_can_silence_them(capsys):
+    import logging
+
+    class Logged(flowlib.TaskPickle):
+        def run(self):
+            self.save(1)
+
+    summary = logging.getLogger("flowlib.summary")
+    level = summary.level
+    summary.setLevel(logging.WARNING)
+    try:
+        text = flowlib.preview(Logged(), show=True)
+        result = flowlib.run(Logged(), execution_summary=True)
+        assert capsys.readouterr().out == ""  # silenced, though show=True asked for it
+    finally:
+        summary.setLevel(level)
+    assert "Logged()" in text and result.ran
+    again = flowlib.preview(Logged(), show=True)
+    assert capsys.readouterr().out == again + "\n"  # shown on standard output again once the level allows it
